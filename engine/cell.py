@@ -1,0 +1,49 @@
+"""A cell: everything the runtime keeps under one actor name, across incarnations."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from engine.actor import Actor, Dispatch
+from engine.spec import ActorSpec
+from engine.stats import ActorFigures
+
+
+class CellState(enum.Enum):
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"  # crashed or stopped by a sibling; a new incarnation will follow
+    STOPPED = "stopped"
+    RETIRED = "retired"  # will not run again
+
+
+class Cell:
+    """The name, the spec, the figures and the current incarnation of one actor."""
+
+    def __init__(self, spec: ActorSpec) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.figures = ActorFigures()
+        self.state = CellState.NEW
+        self.incarnation = 0
+        self.actor: Actor | None = None
+        self.dispatch: Dispatch | None = None
+        self.context: Any = None
+        self.topics: set[str] = set()
+
+    def new_incarnation(self) -> Actor:
+        """Create the next incarnation's actor object (``on_start`` not yet called)."""
+        self.incarnation += 1
+        if self.incarnation > 1:
+            self.figures.restarts += 1
+        actor = self.spec.factory()
+        if not isinstance(actor, Actor):
+            raise TypeError(
+                f"the factory of actor {self.name!r} returned {type(actor).__name__}, "
+                "not an engine.actor.Actor"
+            )
+        self.actor = actor
+        self.dispatch = Dispatch(actor)
+        return actor

@@ -1,0 +1,413 @@
+"""What both runtimes share: the names, pub/sub, dead letters, introspection and halting.
+
+A runtime hosts one supervision tree. Messages are sent to names; a name's cell (mailbox,
+figures, current incarnation) lives as long as the runtime, so a restarted actor keeps its
+address. :mod:`engine.threaded` runs actors on pykka threads with the wall clock;
+:mod:`engine.simulated` runs them on one thread over a simulated clock.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+import structlog
+
+from engine.cell import Cell, CellState
+from engine.context import Context, Timer
+from engine.messages.runtime import (
+    TOPIC_DEAD_LETTERS,
+    TOPIC_STATE,
+    TOPIC_SUPERVISION,
+    ActorFailed,
+    ActorsSnapshot,
+    ActorStarted,
+    ActorStatus,
+    ActorStopped,
+    DescribeActors,
+    MessageDeadLettered,
+    TradingState,
+    TradingStateChanged,
+)
+from engine.spec import ActorSpec, SupervisorSpec
+from engine.supervision import Supervision
+
+Listener = Callable[[str, Any], None]
+"""An observer outside the actor system: called as ``fn(topic, message)`` on the publishing
+thread. It must be quick and must not block (the web hub hands off to its loop)."""
+
+ALL_TOPICS = "*"
+RUNTIME_NAME = "runtime"  # the reserved name that answers DescribeActors itself
+
+log = structlog.get_logger("troupe.runtime")
+
+
+class DeadLetterError(Exception):
+    """An ``ask`` whose message was dead-lettered (poison, retired actor, unknown name)."""
+
+
+class RuntimeStateError(RuntimeError):
+    """The runtime was used out of order (started twice, sent to before a tree, ...)."""
+
+
+class Runtime(abc.ABC):
+    """The API every runtime offers to the engine, the web surface and tests."""
+
+    kind: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._cells: dict[str, Cell] = {}
+        self._subscribers: dict[str, tuple[Cell, ...]] = {}
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self._registry_lock = threading.Lock()
+        self._dead_letters = 0
+        self._trading_state = TradingState.ACTIVE
+        self._supervision: Supervision | None = None
+        self._started = False
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def now_ns(self) -> int:
+        """Nanoseconds since the Unix epoch, UTC: wall clock or simulated."""
+
+    @abc.abstractmethod
+    def monotonic_s(self) -> float:
+        """Seconds on a clock that never goes back (the simulated clock in simulation)."""
+
+    @abc.abstractmethod
+    def uniform(self) -> float:
+        """A draw in [0, 1) for back-off jitter (seeded in simulation)."""
+
+    @abc.abstractmethod
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the supervision context after ``delay_s`` seconds."""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def start_actor(self, spec: ActorSpec) -> tuple[int, str | None]:
+        """Run a new incarnation's ``on_start`` (see :class:`engine.supervision.Host`)."""
+
+    @abc.abstractmethod
+    def stop_actor(self, spec: ActorSpec, reason: str) -> None:
+        """End the running incarnation, keeping its mailbox."""
+
+    @abc.abstractmethod
+    def retire_actor(self, spec: ActorSpec, reason: str) -> None:
+        """Dead-letter what is queued for an actor that will not run again."""
+
+    @abc.abstractmethod
+    def start(self, tree: SupervisorSpec) -> None:
+        """Create the cells of ``tree`` and start its actors in declared order."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop every actor in reverse order, each within its shutdown timeout."""
+
+    def _install(self, tree: SupervisorSpec, make_cell: Callable[[ActorSpec], Cell]) -> None:
+        if self._started:
+            raise RuntimeStateError("this runtime already runs a tree; make a new runtime")
+        self._started = True
+        self._supervision = Supervision(tree, self)
+        for spec in self._supervision.actor_specs():
+            self._cells[spec.name] = make_cell(spec)
+
+    # -- messaging ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def send(self, target: str, message: Any) -> None:
+        """Deliver ``message`` to the actor named ``target`` (dead-lettered if there is none).
+
+        From outside the runtime this may wait for room in a full mailbox (back-pressure);
+        see :mod:`engine.mailbox`.
+        """
+
+    @abc.abstractmethod
+    def ask_future(self, target: str, message: Any) -> Future[Any]:
+        """Deliver ``message`` and return a future of the handler's return value.
+
+        The future fails with the handler's error only if the message ends dead-lettered
+        (a crash is retried by the next incarnation first), or with :class:`DeadLetterError`.
+        """
+
+    def publish(self, topic: str, message: Any) -> None:
+        """Deliver ``message`` to the topic's subscribing actors, then to its listeners."""
+        for cell in self._subscribers.get(topic, ()):
+            self._deliver(cell, message)
+        listeners = self._listeners.get(topic, ()) + self._listeners.get(ALL_TOPICS, ())
+        for listener in listeners:
+            try:
+                listener(topic, message)
+            except Exception:
+                log.exception("listener failed", topic=topic)
+
+    @abc.abstractmethod
+    def _deliver(self, cell: Cell, message: Any) -> None:
+        """Queue ``message`` for ``cell`` (the common path of send and publish)."""
+
+    def subscribe(self, topic: str, name: str) -> None:
+        """Make the actor ``name`` receive ``topic``. Survives the actor's restarts."""
+        cell = self._cells.get(name)
+        if cell is None:
+            raise KeyError(f"no actor named {name!r}")
+        with self._registry_lock:
+            current = self._subscribers.get(topic, ())
+            if cell not in current:
+                self._subscribers[topic] = (*current, cell)
+                cell.topics.add(topic)
+
+    def unsubscribe(self, topic: str, name: str) -> None:
+        cell = self._cells.get(name)
+        if cell is None:
+            return
+        with self._registry_lock:
+            current = self._subscribers.get(topic, ())
+            if cell in current:
+                self._subscribers[topic] = tuple(c for c in current if c is not cell)
+            cell.topics.discard(topic)
+
+    def add_listener(self, topic: str, listener: Listener) -> Callable[[], None]:
+        """Observe ``topic`` (or ``"*"`` for all) from outside; returns the remover."""
+        with self._registry_lock:
+            self._listeners[topic] = (*self._listeners.get(topic, ()), listener)
+
+        def remove() -> None:
+            with self._registry_lock:
+                self._listeners[topic] = tuple(
+                    f for f in self._listeners.get(topic, ()) if f is not listener
+                )
+
+        return remove
+
+    def ask(self, target: str, message: Any, timeout_s: float | None = 10.0) -> Any:
+        """``ask_future(...).result(timeout_s)``: the handler's reply, or its error."""
+        return self.ask_future(target, message).result(timeout_s)
+
+    def _answer_runtime(self, message: Any) -> Future[Any]:
+        reply: Future[Any] = Future()
+        if isinstance(message, DescribeActors):
+            reply.set_result(self.describe())
+        else:
+            reply.set_exception(
+                DeadLetterError(
+                    f"the runtime answers DescribeActors only, not {type(message).__name__}"
+                )
+            )
+        return reply
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    @property
+    def dead_letters(self) -> int:
+        """How many messages were dead-lettered since start."""
+        return self._dead_letters
+
+    def _dead_letter(
+        self,
+        target: str,
+        message: Any,
+        reason: str,
+        error: str | None = None,
+        attempts: int = 0,
+        reply: Future[Any] | None = None,
+    ) -> None:
+        with self._registry_lock:
+            self._dead_letters += 1
+            cell = self._cells.get(target)
+            if cell is not None:
+                cell.figures.dead_lettered += 1
+        if reply is not None and not reply.done():
+            reply.set_exception(DeadLetterError(f"{reason}: {error}" if error else reason))
+        log.warning(
+            "dead letter",
+            target=target,
+            message_type=type(message).__name__,
+            reason=reason,
+            error=error,
+            attempts=attempts,
+        )
+        if isinstance(message, MessageDeadLettered):
+            return  # a dead letter about a dead letter would loop
+        now = self.now_ns()
+        self.publish(
+            TOPIC_DEAD_LETTERS,
+            MessageDeadLettered(
+                ts_event=now,
+                ts_init=now,
+                target=target,
+                message_type=type(message).__name__,
+                reason=reason,
+                error=error,
+                attempts=attempts,
+            ),
+        )
+
+    # -- lifecycle events ---------------------------------------------------------------------
+
+    def _publish_started(self, cell: Cell) -> None:
+        now = self.now_ns()
+        self.publish(
+            TOPIC_SUPERVISION,
+            ActorStarted(ts_event=now, ts_init=now, name=cell.name, incarnation=cell.incarnation),
+        )
+
+    def _publish_failed(
+        self, cell: Cell, during: str, error: str, message: Any | None = None
+    ) -> None:
+        cell.figures.failures += 1
+        cell.figures.last_error = error
+        log.error(
+            "actor failed",
+            actor=cell.name,
+            incarnation=cell.incarnation,
+            during=during,
+            error=error,
+        )
+        now = self.now_ns()
+        self.publish(
+            TOPIC_SUPERVISION,
+            ActorFailed(
+                ts_event=now,
+                ts_init=now,
+                name=cell.name,
+                incarnation=cell.incarnation,
+                during=during,
+                error=error,
+                message_type=None if message is None else type(message).__name__,
+            ),
+        )
+
+    def _end_incarnation(self, cell: Cell, reason: str) -> None:
+        """Cancel the incarnation's timers and run its ``on_stop`` (errors logged). Runs on
+        the thread that runs the actor. Idempotent."""
+        context = cell.context
+        if context is None or context.ended:
+            return
+        context.ended = True
+        context.cancel_timers()
+        actor = cell.actor
+        if actor is not None:
+            try:
+                actor.on_stop()
+            except Exception as exc:
+                log.error("on_stop failed", actor=cell.name, error=describe_error(exc))
+        now = self.now_ns()
+        self.publish(
+            TOPIC_SUPERVISION,
+            ActorStopped(
+                ts_event=now,
+                ts_init=now,
+                name=cell.name,
+                incarnation=cell.incarnation,
+                reason=reason,
+            ),
+        )
+
+    def _unsubscribe_all(self, cell: Cell) -> None:
+        for topic in list(cell.topics):
+            self.unsubscribe(topic, cell.name)
+
+    # -- halting ------------------------------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._trading_state
+
+    def root_gave_up(self, reason: str) -> None:
+        """The root supervisor stopped everything: the engine is HALTED and says so."""
+        log.critical("engine halted", reason=reason)
+        self._set_trading_state(TradingState.HALTED, reason)
+
+    def _set_trading_state(self, state: TradingState, reason: str) -> None:
+        previous, self._trading_state = self._trading_state, state
+        now = self.now_ns()
+        self.publish(
+            TOPIC_STATE,
+            TradingStateChanged(
+                ts_event=now, ts_init=now, previous=previous, state=state, reason=reason
+            ),
+        )
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def describe(self) -> ActorsSnapshot:
+        """The supervision tree and every actor's figures, as a message (thread-safe)."""
+        supervision = self._supervision
+        actors = [self._status(cell) for cell in list(self._cells.values())]
+        now = self.now_ns()
+        return ActorsSnapshot(
+            ts_event=now,
+            ts_init=now,
+            runtime=self.kind,
+            trading_state=self._trading_state,
+            supervisors=supervision.statuses() if supervision else [],
+            actors=actors,
+            dead_letters=self._dead_letters,
+        )
+
+    def _status(self, cell: Cell) -> ActorStatus:
+        figures = cell.figures
+        p50, p90, p99 = figures.latency_percentiles_us(50, 90, 99)
+        supervision = self._supervision
+        return ActorStatus(
+            name=cell.name,
+            supervisor=(supervision.supervisor_of(cell.name) or "") if supervision else "",
+            state=cell.state.value,
+            incarnation=cell.incarnation,
+            restarts=figures.restarts,
+            last_error=figures.last_error,
+            mailbox_depth=self._mailbox_depth(cell),
+            mailbox_capacity=cell.spec.mailbox_capacity,
+            handled=figures.handled,
+            failures=figures.failures,
+            dead_lettered=figures.dead_lettered,
+            conflated=figures.conflated,
+            backpressure_waits=figures.backpressure_waits,
+            over_capacity_admits=figures.over_capacity_admits,
+            latency_us_p50=p50,
+            latency_us_p90=p90,
+            latency_us_p99=p99,
+            placement=self._placement(cell),
+        )
+
+    @abc.abstractmethod
+    def _mailbox_depth(self, cell: Cell) -> int: ...
+
+    def _placement(self, cell: Cell) -> str:
+        return cell.spec.placement
+
+    def state_of(self, name: str) -> CellState:
+        """The state of the actor ``name`` (KeyError if unknown)."""
+        return self._cells[name].state
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message``, the form errors take in events and figures."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ContextBase(Context):
+    """The parts of a context both runtimes share: identity, logger, timers to cancel."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.name = cell.name
+        self.incarnation = cell.incarnation
+        self.log = structlog.get_logger("troupe.actor").bind(
+            actor=cell.name, incarnation=cell.incarnation
+        )
+        self.ended = False
+        self.stop_requested = False
+        self.timers: set[Timer] = set()
+
+    def cancel_timers(self) -> None:
+        for timer in list(self.timers):
+            timer.cancel()
+        self.timers.clear()
+
+    def stop(self) -> None:
+        self.stop_requested = True

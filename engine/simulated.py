@@ -1,0 +1,359 @@
+"""The simulated runtime: one thread, one event queue, a clock that jumps to the next event.
+
+Events are ordered by ``(timestamp, sequence)``. Messages sent at the current time go to a
+FIFO ("ready") queue; timers and delayed supervision work go to a heap. An entry on the heap
+at the current time was created before the clock got there, so its sequence is lower than
+that of anything in the ready queue: taking due heap entries first, then ready messages,
+keeps the global ``(timestamp, sequence)`` order without paying a heap push per message.
+
+Nothing here reads the wall clock or a thread, and back-off jitter comes from a seeded
+generator, so the same inputs give the same outputs, byte for byte, run after run.
+
+Mailboxes are not bounded here: a backtest must see every tick, and with one thread nothing
+can outrun anything else.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+from engine.cell import Cell, CellState
+from engine.context import Timer, check_delay, check_interval
+from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
+from engine.spec import ActorSpec, SupervisorSpec
+
+_RUNNING = CellState.RUNNING
+
+# A ready entry: (cell, message, reply future, attempts so far); cell None means the message
+# is a callable to run (a zero-delay timer or supervision step).
+_Ready = tuple[Any, Any, "Future[Any] | None", int]
+
+
+class _SimCell(Cell):
+    def __init__(self, spec: ActorSpec) -> None:
+        super().__init__(spec)
+        # Messages that arrived while the actor was down, oldest first, with their attempts.
+        self.stash: collections.deque[_Ready] = collections.deque()
+        self.queued = 0  # entries for this cell in the ready queue
+
+
+class _SimTimer(Timer):
+    __slots__ = ("_cancelled", "_context", "_interval_ns", "_message", "_runtime", "due_ns")
+
+    def __init__(
+        self,
+        runtime: SimulatedRuntime,
+        context: _SimContext,
+        message: Any,
+        due_ns: int,
+        interval_ns: int | None,
+    ) -> None:
+        self._runtime = runtime
+        self._context = context
+        self._message = message
+        self._interval_ns = interval_ns
+        self._cancelled = False
+        self.due_ns = due_ns
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._context.timers.discard(self)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def fire(self) -> None:
+        if self._cancelled:
+            return
+        runtime = self._runtime
+        cell = self._context.cell
+        if self._interval_ns is None:
+            self.cancel()
+        else:
+            self.due_ns += self._interval_ns
+            runtime._push(self.due_ns, self.fire)
+        runtime._handle(cell, self._message, None, 0)
+
+
+class _SimContext(ContextBase):
+    def __init__(self, runtime: SimulatedRuntime, cell: _SimCell) -> None:
+        super().__init__(cell)
+        self._runtime = runtime
+        self.cell = cell
+
+    def now_ns(self) -> int:
+        return self._runtime._now
+
+    def send(self, target: str, message: Any) -> None:
+        self._runtime.send(target, message)
+
+    def publish(self, topic: str, message: Any) -> None:
+        self._runtime.publish(topic, message)
+
+    def subscribe(self, topic: str) -> None:
+        self._runtime.subscribe(topic, self.name)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._runtime.unsubscribe(topic, self.name)
+
+    def schedule_once(self, delay_ns: int, message: Any) -> Timer:
+        return self._timer(check_delay(delay_ns), message, None)
+
+    def schedule_periodic(
+        self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
+    ) -> Timer:
+        check_interval(interval_ns)
+        first = interval_ns if first_delay_ns is None else check_delay(first_delay_ns)
+        return self._timer(first, message, interval_ns)
+
+    def _timer(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
+        if self.ended:
+            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
+        runtime = self._runtime
+        timer = _SimTimer(runtime, self, message, runtime._now + delay_ns, interval_ns)
+        self.timers.add(timer)
+        runtime._push(timer.due_ns, timer.fire)
+        return timer
+
+
+class SimulatedRuntime(Runtime):
+    """Deterministic runtime for backtests and tests.
+
+    ``start_ns`` is the clock's value before the first event (ns since the epoch, UTC);
+    ``seed`` drives the back-off jitter. Drive it with :meth:`run`, :meth:`advance` or
+    :meth:`ask`.
+    """
+
+    kind: ClassVar[str] = "simulated"
+
+    def __init__(self, *, start_ns: int = 0, seed: int = 0, measure_latency: bool = True) -> None:
+        super().__init__()
+        self._now = start_ns
+        self._ready: collections.deque[_Ready] = collections.deque()
+        self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._random = random.Random(seed)
+        self._measure_latency = measure_latency
+        self.events = 0
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def monotonic_s(self) -> float:
+        return self._now / 1e9
+
+    def uniform(self) -> float:
+        return self._random.random()
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _push(self, due_ns: int, fn: Callable[[], None]) -> None:
+        if due_ns <= self._now:
+            # Due now: it was created now, so it goes after what is already ready.
+            self._ready.append((None, fn, None, 0))
+        else:
+            self._seq += 1
+            heapq.heappush(self._heap, (due_ns, self._seq, fn))
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self._push(self._now + round(delay_s * 1e9), fn)
+
+    def call_at(self, due_ns: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the simulated clock reaches ``due_ns`` (feeds and replays use this
+        to inject market data at its exchange time)."""
+        self._push(due_ns, fn)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, tree: SupervisorSpec) -> None:
+        self._install(tree, _SimCell)
+        assert self._supervision is not None
+        self._supervision.start()
+
+    def stop(self) -> None:
+        if self._supervision is not None:
+            self._supervision.shutdown()
+
+    # -- the event loop -----------------------------------------------------------------------
+
+    def run(
+        self,
+        until_ns: int | None = None,
+        max_events: int | None = None,
+        stop: Future[Any] | None = None,
+    ) -> int:
+        """Process events in ``(timestamp, sequence)`` order; return how many ran.
+
+        Stops when nothing is left, at the first event after ``until_ns`` (the clock is then
+        moved to ``until_ns``), after ``max_events``, or once ``stop`` is done.
+        """
+        ready = self._ready
+        heap = self._heap
+        handle = self._handle
+        budget = -1 if max_events is None else max_events
+        count = 0
+        while count != budget:
+            if stop is not None and stop.done():
+                break
+            if heap and heap[0][0] <= self._now:
+                heapq.heappop(heap)[2]()
+            elif ready:
+                cell, message, reply, attempts = ready.popleft()
+                if cell is None:
+                    message()
+                else:
+                    cell.queued -= 1
+                    handle(cell, message, reply, attempts)
+            elif heap and (until_ns is None or heap[0][0] <= until_ns):
+                self._now = heap[0][0]
+                continue
+            else:
+                break
+            count += 1
+        self.events += count
+        if until_ns is not None and count != budget and self._now < until_ns:
+            if stop is None or not stop.done():
+                self._now = until_ns
+        return count
+
+    def advance(self, delta_ns: int) -> int:
+        """Run everything due within the next ``delta_ns`` and move the clock that far."""
+        return self.run(until_ns=self._now + check_delay(delta_ns, "delta_ns"))
+
+    def _handle(self, cell: _SimCell, message: Any, reply: Future[Any] | None, attempts: int) -> None:
+        if cell.state is not _RUNNING:
+            if cell.state is CellState.RETIRED:
+                self._dead_letter(cell.name, message, "actor retired", reply=reply)
+            else:
+                cell.stash.append((cell, message, reply, attempts))
+            return
+        assert cell.dispatch is not None
+        handler = cell.dispatch(type(message))
+        if handler is None:
+            self._dead_letter(
+                cell.name, message, f"{cell.name!r} has no handler for {type(message).__name__}"
+            )
+            return
+        figures = cell.figures
+        started = time.perf_counter_ns() if self._measure_latency else 0
+        try:
+            result = handler(message)
+        except Exception as exc:
+            self._crashed(cell, message, reply, attempts + 1, exc)
+            return
+        if started:
+            figures.record_latency(time.perf_counter_ns() - started)
+        figures.handled += 1
+        if reply is not None:
+            reply.set_result(result)
+        context = cell.context
+        if context.stop_requested:
+            self._exit_normally(cell)
+
+    # -- messaging ----------------------------------------------------------------------------
+
+    def send(self, target: str, message: Any) -> None:
+        cell = self._cells.get(target)
+        if cell is None:
+            self._dead_letter(target, message, f"no actor named {target!r}")
+            return
+        cell.queued += 1  # type: ignore[attr-defined]
+        self._ready.append((cell, message, None, 0))
+
+    def _deliver(self, cell: Cell, message: Any) -> None:
+        cell.queued += 1  # type: ignore[attr-defined]
+        self._ready.append((cell, message, None, 0))
+
+    def ask_future(self, target: str, message: Any) -> Future[Any]:
+        """Queue the ask and run the simulation until it is answered (or nothing is left)."""
+        if target == RUNTIME_NAME:
+            return self._answer_runtime(message)
+        reply: Future[Any] = Future()
+        cell = self._cells.get(target)
+        if cell is None:
+            self._dead_letter(target, message, f"no actor named {target!r}", reply=reply)
+            return reply
+        cell.queued += 1  # type: ignore[attr-defined]
+        self._ready.append((cell, message, reply, 0))
+        self.run(stop=reply)
+        return reply
+
+    def _mailbox_depth(self, cell: Cell) -> int:
+        assert isinstance(cell, _SimCell)
+        return cell.queued + len(cell.stash)
+
+    # -- incarnations (the supervision host) --------------------------------------------------
+
+    def start_actor(self, spec: ActorSpec) -> tuple[int, str | None]:
+        cell = self._cells[spec.name]
+        assert isinstance(cell, _SimCell)
+        cell.state = CellState.STARTING
+        try:
+            actor = cell.new_incarnation()
+            cell.context = _SimContext(self, cell)
+            actor.on_start(cell.context)
+        except Exception as exc:
+            error = describe_error(exc)
+            self._publish_failed(cell, "start", error)
+            self._end_incarnation(cell, "crash")
+            cell.state = CellState.RESTARTING
+            return cell.incarnation, error
+        cell.state = CellState.RUNNING
+        self._publish_started(cell)
+        if cell.stash:
+            # What waited for this incarnation goes first, in the order it arrived.
+            stash, cell.stash = cell.stash, collections.deque()
+            cell.queued += len(stash)
+            self._ready.extendleft(reversed(stash))
+        return cell.incarnation, None
+
+    def stop_actor(self, spec: ActorSpec, reason: str) -> None:
+        cell = self._cells[spec.name]
+        self._end_incarnation(cell, reason)
+        cell.state = CellState.RESTARTING if reason == "sibling" else CellState.STOPPED
+
+    def retire_actor(self, spec: ActorSpec, reason: str) -> None:
+        cell = self._cells[spec.name]
+        assert isinstance(cell, _SimCell)
+        self._end_incarnation(cell, reason)
+        cell.state = CellState.RETIRED
+        self._unsubscribe_all(cell)
+        stash, cell.stash = cell.stash, collections.deque()
+        for _, message, reply, attempts in stash:
+            self._dead_letter(cell.name, message, f"actor retired ({reason})", None, attempts, reply)
+
+    def _crashed(
+        self,
+        cell: _SimCell,
+        message: Any,
+        reply: Future[Any] | None,
+        attempts: int,
+        exc: Exception,
+    ) -> None:
+        error = describe_error(exc)
+        incarnation = cell.incarnation
+        cell.state = CellState.RESTARTING
+        self._publish_failed(cell, "message", error, message)
+        if attempts >= cell.spec.poison_after:
+            self._dead_letter(cell.name, message, "poison", error, attempts, reply)
+        else:
+            cell.stash.appendleft((cell, message, reply, attempts))
+        self._end_incarnation(cell, "crash")
+        assert self._supervision is not None
+        self._supervision.actor_failed(cell.name, incarnation, error)
+
+    def _exit_normally(self, cell: _SimCell) -> None:
+        incarnation = cell.incarnation
+        self._end_incarnation(cell, "normal")
+        cell.state = CellState.STOPPED
+        assert self._supervision is not None
+        self._supervision.actor_exited(cell.name, incarnation)

@@ -1,0 +1,542 @@
+"""The threaded runtime: actors on pykka threads, the wall clock, real timers.
+
+Each actor's messages live in its own :class:`~engine.mailbox.Mailbox`, owned by its name.
+Executors are pykka ``ThreadingActor``s whose inbox carries only "run this actor" wake-ups:
+an actor is scheduled on its executor when its mailbox goes from idle to non-empty, runs a
+batch of messages, and is scheduled again if more are waiting. ``placement = "dedicated"``
+gives an actor an executor of its own; any other placement names a shared pool whose
+threads each host the separate mailboxes of many actors. Actor code does not change.
+
+pykka has no links or monitors, and its three failure paths are each silent in a different
+way (a tell handler's exception kills the actor and drops its inbox, an ``on_start`` exception
+is only logged, an ask's exception only fails that future). Here none of them can lose a
+message: the handler, ``on_start`` and asks all run inside this module's ``try``, which
+ends the incarnation, puts the message back at the head of the name's mailbox (or
+dead-letters it once it has crashed ``poison_after`` times) and reports to supervision.
+pykka's own ``on_failure`` is kept as a backstop for a fault in this module itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import TracebackType
+from typing import Any, ClassVar
+
+import pykka
+import structlog
+
+from engine.cell import Cell, CellState
+from engine.context import Timer, check_delay, check_interval
+from engine.mailbox import Envelope, Mailbox, MailboxClosedError
+from engine.messages.base import Overflow
+from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
+from engine.spec import DEDICATED, ActorSpec, SupervisorSpec
+from engine.timer_service import TimerService
+
+log = structlog.get_logger("troupe.threaded")
+
+THROUGHPUT = 64
+"""Messages one actor may run per turn before its executor serves the next actor."""
+
+_local = threading.local()  # .no_wait is set on every thread that must never block on a send
+
+_RUN, _START, _STOP = "run", "start", "stop"
+
+
+class _ThreadCell(Cell):
+    def __init__(self, spec: ActorSpec) -> None:
+        super().__init__(spec)
+        self.mailbox = Mailbox(spec.mailbox_capacity, self.figures)
+        self.executor: _Executor | None = None
+
+
+class _Executor(pykka.ThreadingActor):  # type: ignore[misc]
+    """One thread that runs the actors placed on it, a batch at a time."""
+
+    use_daemon_thread = True  # a stuck on_stop must not keep the process alive
+
+    def __init__(self, runtime: ThreadedRuntime, label: str, made: list[_Executor]) -> None:
+        super().__init__()
+        made.append(self)  # pykka hands back only a ref; the runtime keeps the object
+        self.runtime = runtime
+        self.label = label
+        self.current: _ThreadCell | None = None
+
+    def on_start(self) -> None:
+        _local.no_wait = True
+        threading.current_thread().name = f"troupe-{self.label}"
+
+    def on_receive(self, message: Any) -> Any:
+        kind, cell, arg = message
+        self.current = cell
+        if kind is _RUN:
+            self.runtime._run_batch(cell)
+        elif kind is _START:
+            self.runtime._start_here(cell, arg)
+        elif kind is _STOP:
+            self.runtime._stop_here(cell, *arg)
+        self.current = None
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.runtime._executor_failed(self, exception_value)
+
+
+class _ThreadTimer(Timer):
+    __slots__ = ("_cancelled", "_context", "_interval_ns", "_message", "_runtime", "due_mono_ns")
+
+    def __init__(
+        self,
+        runtime: ThreadedRuntime,
+        context: _ThreadContext,
+        message: Any,
+        due_mono_ns: int,
+        interval_ns: int | None,
+    ) -> None:
+        self._runtime = runtime
+        self._context = context
+        self._message = message
+        self._interval_ns = interval_ns
+        self._cancelled = False
+        self.due_mono_ns = due_mono_ns
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._context.timers.discard(self)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def fire(self) -> None:
+        """On the timer thread: queue the message, re-arm a periodic timer on its grid."""
+        if self._cancelled:
+            return
+        runtime = self._runtime
+        if self._interval_ns is not None:
+            now = time.monotonic_ns()
+            missed = max(0, (now - self.due_mono_ns) // self._interval_ns)
+            self.due_mono_ns += (missed + 1) * self._interval_ns
+            runtime._timers.call_at(self.due_mono_ns, self.fire)
+        envelope = Envelope(self._message, timer=self, incarnation=self._context.incarnation)
+        runtime._enqueue(self._context.cell, envelope)
+
+
+class _ThreadContext(ContextBase):
+    def __init__(self, runtime: ThreadedRuntime, cell: _ThreadCell) -> None:
+        super().__init__(cell)
+        self._runtime = runtime
+        self.cell = cell
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def send(self, target: str, message: Any) -> None:
+        self._runtime.send(target, message)
+
+    def publish(self, topic: str, message: Any) -> None:
+        self._runtime.publish(topic, message)
+
+    def subscribe(self, topic: str) -> None:
+        self._runtime.subscribe(topic, self.name)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._runtime.unsubscribe(topic, self.name)
+
+    def schedule_once(self, delay_ns: int, message: Any) -> Timer:
+        return self._timer(check_delay(delay_ns), message, None)
+
+    def schedule_periodic(
+        self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
+    ) -> Timer:
+        check_interval(interval_ns)
+        first = interval_ns if first_delay_ns is None else check_delay(first_delay_ns)
+        return self._timer(first, message, interval_ns)
+
+    def _timer(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
+        if self.ended:
+            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
+        timer = _ThreadTimer(
+            self._runtime, self, message, time.monotonic_ns() + delay_ns, interval_ns
+        )
+        self.timers.add(timer)
+        self._runtime._timers.call_at(timer.due_mono_ns, timer.fire)
+        return timer
+
+
+class ThreadedRuntime(Runtime):
+    """The live runtime. ``pools`` sets the thread count of named shared executors
+    (a placement not listed here gets one thread)."""
+
+    kind: ClassVar[str] = "threaded"
+
+    def __init__(self, *, pools: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self._pool_sizes = dict(pools or {})
+        for pool, size in self._pool_sizes.items():
+            if pool == DEDICATED or size < 1:
+                raise ValueError(
+                    f"executor pool {pool!r}: size must be >= 1 and the name must not be "
+                    f"{DEDICATED!r}, got {size}"
+                )
+        self._pools: dict[str, list[_Executor]] = {}
+        self._pool_next: dict[str, itertools.count[int]] = {}
+        self._refs: list[pykka.ActorRef[Any]] = []
+        self._timers = TimerService()
+        self._supervisor_queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._supervisor_thread = threading.Thread(
+            target=self._supervise_loop, name="troupe-supervision", daemon=True
+        )
+        self._random = random.Random()
+        self._stopped = False
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def monotonic_s(self) -> float:
+        return time.monotonic()
+
+    def uniform(self) -> float:
+        return self._random.random()
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the supervision thread after ``delay_s``."""
+        if delay_s <= 0:
+            self._supervisor_queue.put(fn)
+        else:
+            self._timers.call_later(delay_s, lambda: self._supervisor_queue.put(fn))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, tree: SupervisorSpec) -> None:
+        """Create the executors and start the tree; returns once every actor has run its
+        ``on_start`` (or failed it and waits for a restart)."""
+        self._install(tree, _ThreadCell)
+        for cell in self._cells.values():
+            assert isinstance(cell, _ThreadCell)
+            cell.executor = self._place(cell)
+        self._supervisor_thread.start()
+        assert self._supervision is not None
+        self._on_supervision_thread(self._supervision.start)
+
+    def stop(self) -> None:
+        """Stop every actor in reverse order, then the executors and the timer thread."""
+        if self._stopped or self._supervision is None:
+            return
+        self._stopped = True
+        self._on_supervision_thread(self._supervision.shutdown)
+        self._supervisor_queue.put(None)
+        for ref in self._refs:
+            try:
+                ref.stop(block=True, timeout=2)
+            except pykka.Timeout:
+                log.error("executor did not stop in time", executor=str(ref))
+        self._timers.stop()
+
+    def _on_supervision_thread(self, fn: Callable[[], None]) -> None:
+        done: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                fn()
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+                raise
+
+        self._supervisor_queue.put(run)
+        done.result()
+
+    def _supervise_loop(self) -> None:
+        _local.no_wait = True
+        while True:
+            fn = self._supervisor_queue.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("supervision step failed")
+
+    def _place(self, cell: _ThreadCell) -> _Executor:
+        placement = cell.spec.placement
+        if placement == DEDICATED:
+            return self._new_executor(cell.name)
+        pool = self._pools.get(placement)
+        if pool is None:
+            size = self._pool_sizes.get(placement, 1)
+            pool = [self._new_executor(f"{placement}-{i}") for i in range(size)]
+            self._pools[placement] = pool
+            self._pool_next[placement] = itertools.count()
+        return pool[next(self._pool_next[placement]) % len(pool)]
+
+    def _new_executor(self, label: str) -> _Executor:
+        made: list[_Executor] = []
+        self._refs.append(_Executor.start(self, label, made))
+        return made[0]
+
+    # -- messaging ----------------------------------------------------------------------------
+
+    def send(self, target: str, message: Any) -> None:
+        cell = self._cells.get(target)
+        if cell is None:
+            self._dead_letter(target, message, f"no actor named {target!r}")
+            return
+        self._enqueue(cell, Envelope(message))  # type: ignore[arg-type]
+
+    def _deliver(self, cell: Cell, message: Any) -> None:
+        self._enqueue(cell, Envelope(message))  # type: ignore[arg-type]
+
+    def ask_future(self, target: str, message: Any) -> Future[Any]:
+        if target == RUNTIME_NAME:
+            return self._answer_runtime(message)
+        reply: Future[Any] = Future()
+        cell = self._cells.get(target)
+        if cell is None:
+            self._dead_letter(target, message, f"no actor named {target!r}", reply=reply)
+            return reply
+        self._enqueue(cell, Envelope(message, reply=reply))  # type: ignore[arg-type]
+        return reply
+
+    def try_send(self, target: str, message: Any) -> bool:
+        """Like :meth:`send` but never waits: False if a message that may not be dropped
+        meets a full mailbox (the caller answers "busy"). For the web loop."""
+        cell = self._cells.get(target)
+        if cell is None:
+            self._dead_letter(target, message, f"no actor named {target!r}")
+            return True
+        assert isinstance(cell, _ThreadCell)
+        overflow = getattr(message, "overflow", Overflow.BACKPRESSURE)
+        if overflow is Overflow.BACKPRESSURE and len(cell.mailbox) >= cell.mailbox.capacity:
+            return False
+        self._enqueue(cell, Envelope(message))
+        return True
+
+    def _enqueue(self, cell: _ThreadCell, envelope: Envelope) -> None:
+        may_wait = not getattr(_local, "no_wait", False)
+        try:
+            if cell.mailbox.put(envelope, may_wait):
+                self._schedule(cell)
+        except MailboxClosedError:
+            self._dead_letter(cell.name, envelope.message, "actor retired", reply=envelope.reply)
+
+    @staticmethod
+    def _schedule(cell: _ThreadCell) -> None:
+        assert cell.executor is not None
+        cell.executor.actor_ref.tell((_RUN, cell, None))
+
+    def _mailbox_depth(self, cell: Cell) -> int:
+        assert isinstance(cell, _ThreadCell)
+        return len(cell.mailbox)
+
+    def _placement(self, cell: Cell) -> str:
+        assert isinstance(cell, _ThreadCell)
+        label = cell.executor.label if cell.executor else "-"
+        return f"{cell.spec.placement}:{label}" if cell.spec.placement != DEDICATED else DEDICATED
+
+    # -- on the executor thread ---------------------------------------------------------------
+
+    def _run_batch(self, cell: _ThreadCell) -> None:
+        mailbox = cell.mailbox
+        for _ in range(THROUGHPUT):
+            envelope = mailbox.take()
+            if envelope is None:
+                return
+            if not self._run_one(cell, envelope):
+                return
+        if mailbox.yield_turn():
+            self._schedule(cell)
+
+    def _run_one(self, cell: _ThreadCell, envelope: Envelope) -> bool:
+        """Run one message. False when the incarnation ended (crash or normal exit)."""
+        message = envelope.message
+        timer = envelope.timer
+        if timer is not None and (timer.cancelled or envelope.incarnation != cell.incarnation):
+            return True  # a firing queued before its timer was cancelled or its actor restarted
+        assert cell.dispatch is not None
+        handler = cell.dispatch(type(message))
+        if handler is None:
+            self._dead_letter(
+                cell.name,
+                message,
+                f"{cell.name!r} has no handler for {type(message).__name__}",
+                reply=envelope.reply,
+            )
+            return True
+        started = time.perf_counter_ns()
+        try:
+            result = handler(message)
+        except Exception as exc:
+            self._crashed(cell, envelope, exc)
+            return False
+        figures = cell.figures
+        figures.record_latency(time.perf_counter_ns() - started)
+        figures.handled += 1
+        if envelope.reply is not None:
+            envelope.reply.set_result(result)
+        if cell.context.stop_requested:
+            self._exit_normally(cell)
+            return False
+        return True
+
+    def _crashed(self, cell: _ThreadCell, envelope: Envelope, exc: Exception) -> None:
+        cell.mailbox.close()
+        cell.state = CellState.RESTARTING
+        incarnation = cell.incarnation
+        error = describe_error(exc)
+        self._publish_failed(cell, "message", error, envelope.message)
+        envelope.attempts += 1
+        if envelope.attempts >= cell.spec.poison_after:
+            self._dead_letter(
+                cell.name, envelope.message, "poison", error, envelope.attempts, envelope.reply
+            )
+        else:
+            # Redelivered to the next incarnation even if a timer sent it: that timer dies
+            # with this incarnation, so the firing must not be taken for a stale one.
+            envelope.timer = None
+            cell.mailbox.put_back(envelope)
+        self._end_incarnation(cell, "crash")
+        assert self._supervision is not None
+        supervision = self._supervision
+        self._supervisor_queue.put(lambda: supervision.actor_failed(cell.name, incarnation, error))
+
+    def _exit_normally(self, cell: _ThreadCell) -> None:
+        cell.mailbox.close()
+        incarnation = cell.incarnation
+        self._end_incarnation(cell, "normal")
+        cell.state = CellState.STOPPED
+        assert self._supervision is not None
+        supervision = self._supervision
+        self._supervisor_queue.put(lambda: supervision.actor_exited(cell.name, incarnation))
+
+    def _start_here(self, cell: _ThreadCell, reply: Future[tuple[int, str | None]]) -> None:
+        cell.state = CellState.STARTING
+        try:
+            actor = cell.new_incarnation()
+            cell.context = _ThreadContext(self, cell)
+            actor.on_start(cell.context)
+        except Exception as exc:
+            error = describe_error(exc)
+            self._publish_failed(cell, "start", error)
+            self._end_incarnation(cell, "crash")
+            cell.state = CellState.RESTARTING
+            reply.set_result((cell.incarnation, error))
+            return
+        cell.state = CellState.RUNNING
+        if cell.mailbox.open():
+            self._schedule(cell)
+        reply.set_result((cell.incarnation, None))
+        self._publish_started(cell)
+
+    def _stop_here(self, cell: _ThreadCell, reply: Future[None], reason: str) -> None:
+        self._end_incarnation(cell, reason)
+        if cell.state is not CellState.RETIRED:
+            cell.state = CellState.RESTARTING if reason == "sibling" else CellState.STOPPED
+        reply.set_result(None)
+
+    def _executor_failed(self, executor: _Executor, exc: BaseException | None) -> None:
+        """Backstop: a fault in the runtime itself killed an executor. Replace it; the
+        mailboxes are intact, so only the actor it was running is reported as failed."""
+        log.critical("executor died", executor=executor.label, error=repr(exc))
+        if self._stopped:
+            return
+        replacement = self._new_executor(executor.label)
+        for pool in self._pools.values():
+            pool[:] = [replacement if e is executor else e for e in pool]
+        for cell in self._cells.values():
+            assert isinstance(cell, _ThreadCell)
+            if cell.executor is not executor:
+                continue
+            cell.executor = replacement
+            if cell is executor.current and cell.state is CellState.RUNNING:
+                cell.mailbox.close()
+                cell.state = CellState.RESTARTING
+                incarnation = cell.incarnation
+                error = f"executor failed: {exc!r}"
+                self._publish_failed(cell, "message", error)
+                supervision = self._supervision
+                assert supervision is not None
+                name = cell.name
+                self._supervisor_queue.put(
+                    lambda: supervision.actor_failed(name, incarnation, error)
+                )
+            elif cell.state is CellState.RUNNING:
+                cell.mailbox.close()
+                if cell.mailbox.open():
+                    self._schedule(cell)
+
+    # -- incarnations (the supervision host; on the supervision thread) -----------------------
+
+    def start_actor(self, spec: ActorSpec) -> tuple[int, str | None]:
+        cell = self._cells[spec.name]
+        assert isinstance(cell, _ThreadCell) and cell.executor is not None
+        reply: Future[tuple[int, str | None]] = Future()
+        cell.executor.actor_ref.tell((_START, cell, reply))
+        while True:
+            try:
+                return reply.result(timeout=5)
+            except FutureTimeout:
+                log.warning("on_start is taking long", actor=cell.name)
+
+    def stop_actor(self, spec: ActorSpec, reason: str) -> None:
+        cell = self._cells[spec.name]
+        assert isinstance(cell, _ThreadCell) and cell.executor is not None
+        cell.mailbox.close()
+        reply: Future[None] = Future()
+        cell.executor.actor_ref.tell((_STOP, cell, (reply, reason)))
+        try:
+            reply.result(timeout=spec.shutdown_timeout_s)
+        except FutureTimeout:
+            # A Python thread cannot be killed: the incarnation is abandoned, and its
+            # executor (a daemon thread) will not hold the process at exit.
+            log.error(
+                "actor did not stop in time",
+                actor=cell.name,
+                timeout_s=spec.shutdown_timeout_s,
+            )
+            cell.state = CellState.STOPPED
+
+    def retire_actor(self, spec: ActorSpec, reason: str) -> None:
+        cell = self._cells[spec.name]
+        assert isinstance(cell, _ThreadCell)
+        left = cell.mailbox.retire()
+        cell.state = CellState.RETIRED
+        self._unsubscribe_all(cell)
+        for envelope in left:
+            if envelope.timer is None:
+                self._dead_letter(
+                    cell.name,
+                    envelope.message,
+                    f"actor retired ({reason})",
+                    None,
+                    envelope.attempts,
+                    envelope.reply,
+                )
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """True once every mailbox is empty and no restart is pending (for tests and
+        benchmarks; polls with a deadline)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            busy = any(
+                len(c.mailbox) or c.state in (CellState.STARTING, CellState.RESTARTING)
+                for c in self._cells.values()
+                if isinstance(c, _ThreadCell)
+            )
+            if not busy and self._supervisor_queue.empty():
+                return True
+            time.sleep(0.001)
+        return False
