@@ -92,21 +92,3 @@ class Actor:
                 handler: Handler = getattr(self, name)
                 return handler
         return None
-
-
-class Dispatch:
-    """Per-incarnation cache from message type to bound handler (the hot path)."""
-
-    __slots__ = ("_actor", "_cache")
-
-    def __init__(self, actor: Actor) -> None:
-        self._actor = actor
-        self._cache: dict[type, Handler | None] = {}
-
-    def __call__(self, message_type: type) -> Handler | None:
-        try:
-            return self._cache[message_type]
-        except KeyError:
-            handler = self._actor.handler_for(message_type)
-            self._cache[message_type] = handler
-            return handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from engine.actor import Actor, Dispatch
+from engine.actor import Actor, Handler
 from engine.spec import ActorSpec
 from engine.stats import ActorFigures
 
@@ -29,7 +29,8 @@ class Cell:
         self.state = CellState.NEW
         self.incarnation = 0
         self.actor: Actor | None = None
-        self.dispatch: Dispatch | None = None
+        # message type -> bound handler of the current incarnation (None: unhandled)
+        self.handlers: dict[type, Handler | None] = {}
         self.context: Any = None
         self.topics: set[str] = set()
 
@@ -45,5 +46,14 @@ class Cell:
                 "not an engine.actor.Actor"
             )
         self.actor = actor
-        self.dispatch = Dispatch(actor)
+        self.handlers = {}
         return actor
+
+    def handler(self, message_type: type) -> Handler | None:
+        """The current incarnation's handler for ``message_type``, cached."""
+        try:
+            return self.handlers[message_type]
+        except KeyError:
+            assert self.actor is not None
+            found = self.handlers[message_type] = self.actor.handler_for(message_type)
+            return found

@@ -23,7 +23,7 @@ from engine.messages.runtime import (
     TOPIC_STATE,
     TOPIC_SUPERVISION,
     ActorFailed,
-    ActorsSnapshot,
+    ActorsReport,
     ActorStarted,
     ActorStatus,
     ActorStopped,
@@ -334,12 +334,12 @@ class Runtime(abc.ABC):
 
     # -- introspection ------------------------------------------------------------------------
 
-    def describe(self) -> ActorsSnapshot:
+    def describe(self) -> ActorsReport:
         """The supervision tree and every actor's figures, as a message (thread-safe)."""
         supervision = self._supervision
         actors = [self._status(cell) for cell in list(self._cells.values())]
         now = self.now_ns()
-        return ActorsSnapshot(
+        return ActorsReport(
             ts_event=now,
             ts_init=now,
             runtime=self.kind,

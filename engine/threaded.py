@@ -366,8 +366,7 @@ class ThreadedRuntime(Runtime):
         timer = envelope.timer
         if timer is not None and (timer.cancelled or envelope.incarnation != cell.incarnation):
             return True  # a firing queued before its timer was cancelled or its actor restarted
-        assert cell.dispatch is not None
-        handler = cell.dispatch(type(message))
+        handler = cell.handler(type(message))
         if handler is None:
             self._dead_letter(
                 cell.name,

@@ -7,6 +7,7 @@ in :data:`CATALOGUE` cannot be decoded from JSON here and does not appear in the
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,7 @@ from engine.messages.base import Command, Event, MarketData, Message, Report
 from engine.messages.market import Bar, QuoteTick, TradeTick
 from engine.messages.runtime import (
     ActorFailed,
-    ActorsSnapshot,
+    ActorsReport,
     ActorStarted,
     ActorStopped,
     DescribeActors,
@@ -54,7 +55,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     MessageDeadLettered,
     TradingStateChanged,
     DescribeActors,
-    ActorsSnapshot,
+    ActorsReport,
     # market data
     TradeTick,
     QuoteTick,
@@ -88,7 +89,6 @@ NAMING_EXCEPTIONS: dict[str, str] = {
     "SupervisorGaveUp": "irregular past tense ('gave up')",
     "Signal": "a trader's noun for a strategy's decision (NautilusTrader's name)",
     "TradeIntent": "a trader's noun for the ranker's pick",
-    "ActorsSnapshot": "the runtime's own state, not venue data; name kept from the runtime",
 }
 """Messages allowed to break the naming rule, with the reason. :func:`naming_problems` flags an
 entry that no longer names a catalogue message or that no longer needs the exception, so the
@@ -100,7 +100,8 @@ _ROOTS: tuple[type[Message], ...] = (Command, Event, Report, MarketData)
 @functools.cache
 def _decoder() -> msgspec.json.Decoder[Any]:
     # A union of tagged Structs: msgspec reads the "type" field first and picks the class.
-    union: Any = functools.reduce(lambda left, right: left | right, CATALOGUE)
+    members: tuple[Any, ...] = CATALOGUE
+    union: Any = functools.reduce(operator.or_, members)
     return msgspec.json.Decoder(union)
 
 
@@ -137,16 +138,16 @@ def json_schema() -> dict[str, Any]:
     no document matches two branches. ``discriminator`` is the OpenAPI hint for code
     generators; JSON Schema validators ignore it. A fresh dict is returned on each call.
     """
-    refs, components = msgspec.json.schema_components(
-        CATALOGUE, ref_template="#/$defs/{name}"
-    )
+    refs, components = msgspec.json.schema_components(CATALOGUE, ref_template="#/$defs/{name}")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "troupe messages",
         "oneOf": list(refs),
         "discriminator": {
             "propertyName": "type",
-            "mapping": {cls.__name__: ref["$ref"] for cls, ref in zip(CATALOGUE, refs, strict=True)},
+            "mapping": {
+                cls.__name__: ref["$ref"] for cls, ref in zip(CATALOGUE, refs, strict=True)
+            },
         },
         "$defs": components,
     }

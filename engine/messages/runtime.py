@@ -114,7 +114,7 @@ class SupervisorStatus(msgspec.Struct, frozen=True, kw_only=True):
     gave_up: bool
 
 
-class ActorsSnapshot(Report, frozen=True, kw_only=True):
+class ActorsReport(Report, frozen=True, kw_only=True):
     """The answer to :class:`DescribeActors`."""
 
     runtime: str
