@@ -200,6 +200,9 @@ class ThreadedRuntime(Runtime):
         )
         self._random = random.Random()
         self._stopped = False
+        # Supervision steps queued or running, so that wait_idle sees work in progress.
+        self._supervision_steps = 0
+        self._steps_lock = threading.Lock()
 
     # -- the clock ----------------------------------------------------------------------------
 
@@ -215,9 +218,14 @@ class ThreadedRuntime(Runtime):
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the supervision thread after ``delay_s``."""
         if delay_s <= 0:
-            self._supervisor_queue.put(fn)
+            self._to_supervision(fn)
         else:
-            self._timers.call_later(delay_s, lambda: self._supervisor_queue.put(fn))
+            self._timers.call_later(delay_s, lambda: self._to_supervision(fn))
+
+    def _to_supervision(self, fn: Callable[[], None]) -> None:
+        with self._steps_lock:
+            self._supervision_steps += 1
+        self._supervisor_queue.put(fn)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -257,7 +265,7 @@ class ThreadedRuntime(Runtime):
                 done.set_exception(exc)
                 raise
 
-        self._supervisor_queue.put(run)
+        self._to_supervision(run)
         done.result()
 
     def _supervise_loop(self) -> None:
@@ -270,6 +278,9 @@ class ThreadedRuntime(Runtime):
                 fn()
             except Exception:
                 log.exception("supervision step failed")
+            finally:
+                with self._steps_lock:
+                    self._supervision_steps -= 1
 
     def _place(self, cell: _ThreadCell) -> _Executor:
         placement = cell.spec.placement
@@ -410,7 +421,7 @@ class ThreadedRuntime(Runtime):
         self._end_incarnation(cell, "crash")
         assert self._supervision is not None
         supervision = self._supervision
-        self._supervisor_queue.put(lambda: supervision.actor_failed(cell.name, incarnation, error))
+        self._to_supervision(lambda: supervision.actor_failed(cell.name, incarnation, error))
 
     def _exit_normally(self, cell: _ThreadCell) -> None:
         cell.mailbox.close()
@@ -419,7 +430,7 @@ class ThreadedRuntime(Runtime):
         cell.state = CellState.STOPPED
         assert self._supervision is not None
         supervision = self._supervision
-        self._supervisor_queue.put(lambda: supervision.actor_exited(cell.name, incarnation))
+        self._to_supervision(lambda: supervision.actor_exited(cell.name, incarnation))
 
     def _start_here(self, cell: _ThreadCell, reply: Future[tuple[int, str | None]]) -> None:
         cell.state = CellState.STARTING
@@ -469,9 +480,7 @@ class ThreadedRuntime(Runtime):
                 supervision = self._supervision
                 assert supervision is not None
                 name = cell.name
-                self._supervisor_queue.put(
-                    lambda: supervision.actor_failed(name, incarnation, error)
-                )
+                self._to_supervision(lambda: supervision.actor_failed(name, incarnation, error))
             elif cell.state is CellState.RUNNING:
                 cell.mailbox.close()
                 if cell.mailbox.open():
@@ -512,7 +521,6 @@ class ThreadedRuntime(Runtime):
         cell = self._cells[spec.name]
         assert isinstance(cell, _ThreadCell)
         left = cell.mailbox.retire()
-        cell.state = CellState.RETIRED
         self._unsubscribe_all(cell)
         for envelope in left:
             if envelope.timer is None:
@@ -524,6 +532,7 @@ class ThreadedRuntime(Runtime):
                     envelope.attempts,
                     envelope.reply,
                 )
+        cell.state = CellState.RETIRED
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """True once every mailbox is empty and no restart is pending (for tests and
@@ -535,7 +544,7 @@ class ThreadedRuntime(Runtime):
                 for c in self._cells.values()
                 if isinstance(c, _ThreadCell)
             )
-            if not busy and self._supervisor_queue.empty():
+            if not busy and self._supervision_steps == 0:
                 return True
             time.sleep(0.001)
         return False

@@ -163,7 +163,10 @@ def test_failure_in_on_start_is_noticed_and_retried_by_policy(driver: Driver) ->
     )
     driver.send("b", Ping(1))
 
-    driver.wait_for(lambda: pings(journal, "b") == [1], what="b up on its third start")
+    driver.wait_for(
+        lambda: pings(journal, "b") == [1] and starts(journal, "c") == [1],
+        what="b up on its third start, then c",
+    )
 
     order = [who for who, what in journal.events if what[0] == "start"]
     assert order == ["a", "b", "b", "b", "c"]  # c waits for b, as declared
