@@ -78,6 +78,12 @@ class Mailbox:
     def __len__(self) -> int:
         return self._live
 
+    @property
+    def busy(self) -> bool:
+        """Messages are queued, or an executor holds the actor (possibly mid-handler): the
+        scheduled flag stays set until ``take`` finds the queue empty."""
+        return self._scheduled or self._live > 0
+
     def put(self, envelope: Envelope, may_wait: bool) -> bool:
         """Queue ``envelope``. Returns True when the caller must schedule the actor to run.
 

@@ -211,6 +211,7 @@ class Runtime(abc.ABC):
         target: str,
         message: Any,
         reason: str,
+        *,
         error: str | None = None,
         attempts: int = 0,
         reply: Future[Any] | None = None,

@@ -247,16 +247,18 @@ class SimulatedRuntime(Runtime):
             if cell.context.stop_requested:
                 self._exit_normally(cell)
         self.events += count
-        if until_ns is not None and count != budget and self._now < until_ns:
-            if stop is None or not stop.done():
-                self._now = until_ns
+        finished = count != budget and (stop is None or not stop.done())
+        if until_ns is not None and finished and self._now < until_ns:
+            self._now = until_ns
         return count
 
     def advance(self, delta_ns: int) -> int:
         """Run everything due within the next ``delta_ns`` and move the clock that far."""
         return self.run(until_ns=self._now + check_delay(delta_ns, "delta_ns"))
 
-    def _handle(self, cell: _SimCell, message: Any, reply: Future[Any] | None, attempts: int) -> None:
+    def _handle(
+        self, cell: _SimCell, message: Any, reply: Future[Any] | None, attempts: int
+    ) -> None:
         if cell.state is not _RUNNING:
             if cell.state is CellState.RETIRED:
                 self._dead_letter(cell.name, message, "actor retired", reply=reply)
@@ -361,7 +363,13 @@ class SimulatedRuntime(Runtime):
         self._unsubscribe_all(cell)
         stash, cell.stash = cell.stash, collections.deque()
         for _, message, reply, attempts in stash:
-            self._dead_letter(cell.name, message, f"actor retired ({reason})", None, attempts, reply)
+            self._dead_letter(
+                cell.name,
+                message,
+                f"actor retired ({reason})",
+                attempts=attempts,
+                reply=reply,
+            )
 
     def _crashed(
         self,
@@ -376,7 +384,9 @@ class SimulatedRuntime(Runtime):
         cell.state = CellState.RESTARTING
         self._publish_failed(cell, "message", error, message)
         if attempts >= cell.spec.poison_after:
-            self._dead_letter(cell.name, message, "poison", error, attempts, reply)
+            self._dead_letter(
+                cell.name, message, "poison", error=error, attempts=attempts, reply=reply
+            )
         else:
             cell.stash.appendleft((cell, message, reply, attempts))
         self._end_incarnation(cell, "crash")

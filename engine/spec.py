@@ -94,9 +94,7 @@ class SupervisorSpec:
                 f"supervisor {self.name!r}: intensity must be >= 0, got {self.intensity}"
             )
         if self.period_s <= 0:
-            raise ValueError(
-                f"supervisor {self.name!r}: period_s must be > 0, got {self.period_s}"
-            )
+            raise ValueError(f"supervisor {self.name!r}: period_s must be > 0, got {self.period_s}")
         seen: set[str] = set()
         for child in self.children:
             if child.name in seen:
@@ -116,8 +114,11 @@ RESERVED_NAMES = frozenset({"runtime"})
 
 def check_name(name: str) -> None:
     """Names are addresses: non-empty, printable, no whitespace, not reserved."""
-    if not isinstance(name, str) or not name or not name.isprintable() or any(
-        ch.isspace() for ch in name
+    if (
+        not isinstance(name, str)
+        or not name
+        or not name.isprintable()
+        or any(ch.isspace() for ch in name)
     ):
         raise ValueError(f"an actor or supervisor name must be a non-empty word, got {name!r}")
     if name in RESERVED_NAMES:

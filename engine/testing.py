@@ -135,9 +135,8 @@ class Driver:
         restart is pending (threaded)."""
         if isinstance(self.runtime, SimulatedRuntime):
             self.runtime.run(until_ns=self.runtime.now_ns())
-        elif isinstance(self.runtime, ThreadedRuntime):
-            if not self.runtime.wait_idle(timeout_s):
-                raise AssertionError(f"the runtime did not settle within {timeout_s}s")
+        elif isinstance(self.runtime, ThreadedRuntime) and not self.runtime.wait_idle(timeout_s):
+            raise AssertionError(f"the runtime did not settle within {timeout_s}s")
 
     def stop(self) -> None:
         self.runtime.stop()

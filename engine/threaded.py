@@ -18,6 +18,7 @@ pykka's own ``on_failure`` is kept as a backstop for a fault in this module itse
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import random
@@ -57,7 +58,7 @@ class _ThreadCell(Cell):
         self.executor: _Executor | None = None
 
 
-class _Executor(pykka.ThreadingActor):  # type: ignore[misc]
+class _Executor(pykka.ThreadingActor):
     """One thread that runs the actors placed on it, a batch at a time."""
 
     use_daemon_thread = True  # a stuck on_stop must not keep the process alive
@@ -411,7 +412,12 @@ class ThreadedRuntime(Runtime):
         envelope.attempts += 1
         if envelope.attempts >= cell.spec.poison_after:
             self._dead_letter(
-                cell.name, envelope.message, "poison", error, envelope.attempts, envelope.reply
+                cell.name,
+                envelope.message,
+                "poison",
+                error=error,
+                attempts=envelope.attempts,
+                reply=envelope.reply,
             )
         else:
             # Redelivered to the next incarnation even if a timer sent it: that timer dies
@@ -477,10 +483,10 @@ class ThreadedRuntime(Runtime):
                 incarnation = cell.incarnation
                 error = f"executor failed: {exc!r}"
                 self._publish_failed(cell, "message", error)
-                supervision = self._supervision
-                assert supervision is not None
-                name = cell.name
-                self._to_supervision(lambda: supervision.actor_failed(name, incarnation, error))
+                assert self._supervision is not None
+                self._to_supervision(
+                    functools.partial(self._supervision.actor_failed, cell.name, incarnation, error)
+                )
             elif cell.state is CellState.RUNNING:
                 cell.mailbox.close()
                 if cell.mailbox.open():
@@ -528,9 +534,8 @@ class ThreadedRuntime(Runtime):
                     cell.name,
                     envelope.message,
                     f"actor retired ({reason})",
-                    None,
-                    envelope.attempts,
-                    envelope.reply,
+                    attempts=envelope.attempts,
+                    reply=envelope.reply,
                 )
         cell.state = CellState.RETIRED
 
@@ -540,7 +545,7 @@ class ThreadedRuntime(Runtime):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             busy = any(
-                len(c.mailbox) or c.state in (CellState.STARTING, CellState.RESTARTING)
+                c.mailbox.busy or c.state in (CellState.STARTING, CellState.RESTARTING)
                 for c in self._cells.values()
                 if isinstance(c, _ThreadCell)
             )

@@ -147,9 +147,7 @@ def test_actor_to_actor_send_keeps_order(driver: Driver) -> None:
 def test_transient_actor_that_stops_normally_is_retired(driver: Driver) -> None:
     journal = Journal()
     driver.start(
-        SupervisorSpec(
-            "root", [ActorSpec("w", lambda: Worker(journal), restart=Restart.TRANSIENT)]
-        )
+        SupervisorSpec("root", [ActorSpec("w", lambda: Worker(journal), restart=Restart.TRANSIENT)])
     )
     capture = Capture(driver.runtime, [TOPIC_DEAD_LETTERS])
 

@@ -22,9 +22,7 @@ from tests.support import FAST, Crash, Journal, Ping, Worker, pings, starts
 
 def workers(journal: Journal, *names: str) -> list[ActorSpec]:
     """Workers that restart fast and drop a Crash after its first delivery."""
-    return [
-        ActorSpec(n, lambda: Worker(journal), backoff=FAST, poison_after=1) for n in names
-    ]
+    return [ActorSpec(n, lambda: Worker(journal), backoff=FAST, poison_after=1) for n in names]
 
 
 def tree(journal: Journal, strategy: Strategy, intensity: int = 50) -> SupervisorSpec:
@@ -205,9 +203,7 @@ def test_escalation_after_n_restarts_in_t_restarts_the_subtree(driver: Driver) -
         period_s=60,
         backoff=FAST,
     )
-    driver.start(
-        SupervisorSpec("root", [*workers(journal, "a"), inner], intensity=5, period_s=60)
-    )
+    driver.start(SupervisorSpec("root", [*workers(journal, "a"), inner], intensity=5, period_s=60))
     capture = Capture(driver.runtime, [TOPIC_SUPERVISION])
 
     for _ in range(3):  # the third restart within the period is one too many for "inner"
