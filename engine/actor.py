@@ -51,10 +51,6 @@ def handles(*message_types: type) -> Callable[[F], F]:
     return mark
 
 
-class UnhandledMessageError(TypeError):
-    """An actor received a message type it has no handler for."""
-
-
 class Actor:
     """Base class of every actor. Subclasses add ``@handles`` methods."""
 

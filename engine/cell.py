@@ -33,6 +33,9 @@ class Cell:
         self.handlers: dict[type, Handler | None] = {}
         self.context: Any = None
         self.topics: set[str] = set()
+        # Hot-path state kept on the cell itself rather than one attribute further away.
+        self.handled = 0  # messages handled, all incarnations
+        self.stop_requested = False  # the current incarnation called ctx.stop()
 
     def new_incarnation(self) -> Actor:
         """Create the next incarnation's actor object (``on_start`` not yet called)."""
@@ -47,6 +50,7 @@ class Cell:
             )
         self.actor = actor
         self.handlers = {}
+        self.stop_requested = False
         return actor
 
     def handler(self, message_type: type) -> Handler | None:

@@ -30,7 +30,12 @@ from engine.stats import ActorFigures
 
 
 class Envelope:
-    """A message in a mailbox, with what the runtime needs to deliver it correctly."""
+    """A message in a mailbox with what the runtime needs to deliver it correctly.
+
+    Only messages that need it are wrapped: an ask (``reply``), a timer firing, market data
+    (conflation drops it in place) and a message put back after a crash (``attempts``). A
+    plain send sits in the queue as itself: one allocation fewer on the hottest path.
+    """
 
     __slots__ = ("attempts", "incarnation", "key", "message", "reply", "timer")
 
@@ -53,19 +58,35 @@ class Envelope:
 
 _DROPPED = object()
 
+EMPTY: Any = object()
+"""What :meth:`Mailbox.take` returns when there is nothing to run."""
+
+_policies: dict[type, Overflow] = {}
+
+
+def overflow_of(message: Any) -> Overflow:
+    """The overflow policy of ``message``'s kind (cached per type: ``put`` is hot)."""
+    kind = type(message)
+    try:
+        return _policies[kind]
+    except KeyError:
+        policy = _policies[kind] = getattr(kind, "overflow", Overflow.BACKPRESSURE)
+        return policy
+
 
 class MailboxClosedError(Exception):
     """The actor was retired: nothing sent to it will be handled."""
 
 
 class Mailbox:
-    """A bounded FIFO of envelopes for one actor name. Thread-safe."""
+    """A bounded FIFO of messages (some wrapped in an :class:`Envelope`) for one actor
+    name. Thread-safe."""
 
     def __init__(self, capacity: int, figures: ActorFigures) -> None:
         self.capacity = capacity
         self._figures = figures
-        self._queue: collections.deque[Envelope] = collections.deque()
-        self._live = 0  # envelopes in the queue that were not conflated away
+        self._queue: collections.deque[Any] = collections.deque()
+        self._live = 0  # items in the queue that were not conflated away
         self._pending_by_key: dict[Any, Envelope] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
@@ -84,19 +105,23 @@ class Mailbox:
         scheduled flag stays set until ``take`` finds the queue empty."""
         return self._scheduled or self._live > 0
 
-    def put(self, envelope: Envelope, may_wait: bool) -> bool:
-        """Queue ``envelope``. Returns True when the caller must schedule the actor to run.
+    def put(self, item: Any, may_wait: bool) -> bool:
+        """Queue a message (or an :class:`Envelope`). Returns True when the caller must
+        schedule the actor to run.
 
         ``may_wait``: the caller is not an executor thread, so it may wait for room.
         Raises :class:`MailboxClosedError` if the actor is retired.
         """
-        message = envelope.message
-        overflow = getattr(message, "overflow", Overflow.BACKPRESSURE)
+        wrapped = type(item) is Envelope
+        message = item.message if wrapped else item
+        overflow = overflow_of(message)
         with self._lock:
             if self._retired:
                 raise MailboxClosedError
             if overflow is Overflow.CONFLATE:
-                key = envelope.key = message.conflation_key()
+                if not wrapped:
+                    item = Envelope(message)
+                key = item.key = message.conflation_key()
                 if self._live >= self.capacity:
                     older = self._pending_by_key.get(key)
                     if older is not None:
@@ -105,7 +130,7 @@ class Mailbox:
                         self._figures.conflated += 1
                     else:
                         self._figures.over_capacity_admits += 1
-                self._pending_by_key[key] = envelope
+                self._pending_by_key[key] = item
             elif self._live >= self.capacity:
                 if may_wait:
                     self._wait_for_room()
@@ -113,7 +138,7 @@ class Mailbox:
                         raise MailboxClosedError
                 else:
                     self._figures.over_capacity_admits += 1
-            self._queue.append(envelope)
+            self._queue.append(item)
             self._live += 1
             if self._open and not self._scheduled:
                 self._scheduled = True
@@ -131,22 +156,25 @@ class Mailbox:
             self._waiting_senders -= 1
             self._figures.backpressure_ns += time.perf_counter_ns() - started
 
-    def take(self) -> Envelope | None:
-        """The next envelope to run, or None (and the actor is unscheduled) if there is none
-        or the mailbox is not open."""
+    def take(self) -> Any:
+        """The next item to run, or :data:`EMPTY` (and the actor is unscheduled) if there is
+        none or the mailbox is not open."""
         with self._lock:
-            while self._open and self._queue:
-                envelope = self._queue.popleft()
-                if envelope.message is _DROPPED:
-                    continue
+            queue = self._queue
+            while self._open and queue:
+                item = queue.popleft()
+                if type(item) is Envelope:
+                    if item.message is _DROPPED:
+                        continue
+                    key = item.key
+                    if key is not None and self._pending_by_key.get(key) is item:
+                        del self._pending_by_key[key]
                 self._live -= 1
-                if envelope.key is not None and self._pending_by_key.get(envelope.key) is envelope:
-                    del self._pending_by_key[envelope.key]
                 if self._waiting_senders:
                     self._room.notify()
-                return envelope
+                return item
             self._scheduled = False
-            return None
+            return EMPTY
 
     def yield_turn(self) -> bool:
         """After a batch: True if the actor should be scheduled again (keeps the flag set)."""
@@ -179,12 +207,14 @@ class Mailbox:
                 return True
             return False
 
-    def retire(self) -> list[Envelope]:
+    def retire(self) -> list[Any]:
         """The actor will not run again: refuse new messages and return what was queued."""
         with self._lock:
             self._retired = True
             self._open = False
-            left = [e for e in self._queue if e.message is not _DROPPED]
+            left = [
+                e for e in self._queue if type(e) is not Envelope or e.message is not _DROPPED
+            ]
             self._queue.clear()
             self._pending_by_key.clear()
             self._live = 0

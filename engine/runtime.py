@@ -363,7 +363,7 @@ class Runtime(abc.ABC):
             last_error=figures.last_error,
             mailbox_depth=self._mailbox_depth(cell),
             mailbox_capacity=cell.spec.mailbox_capacity,
-            handled=figures.handled,
+            handled=cell.handled,
             failures=figures.failures,
             dead_lettered=figures.dead_lettered,
             conflated=figures.conflated,
@@ -402,7 +402,7 @@ class ContextBase(Context):
             actor=cell.name, incarnation=cell.incarnation
         )
         self.ended = False
-        self.stop_requested = False
+        self._cell = cell
         self.timers: set[Timer] = set()
 
     def cancel_timers(self) -> None:
@@ -411,4 +411,5 @@ class ContextBase(Context):
         self.timers.clear()
 
     def stop(self) -> None:
-        self.stop_requested = True
+        if self._cell.incarnation == self.incarnation:
+            self._cell.stop_requested = True

@@ -146,6 +146,9 @@ class SimulatedRuntime(Runtime):
         self._random = random.Random(seed)
         self._measure_latency = measure_latency
         self.events = 0
+        # Bound once: send is the hottest call an actor makes.
+        self._cell_named = self._cells.get
+        self._enqueue = self._ready.append
 
     # -- the clock ----------------------------------------------------------------------------
 
@@ -203,35 +206,41 @@ class SimulatedRuntime(Runtime):
         ready = self._ready
         popleft = ready.popleft
         heap = self._heap
+        heappop = heapq.heappop
         handle = self._handle
         running = _RUNNING
         measure = self._measure_latency
         clock = time.perf_counter_ns
         budget = -1 if max_events is None else max_events
+        now = self._now
         count = 0
         while count != budget:
-            count += 1
-            if stop is not None and stop.done():
-                count -= 1
-                break
-            if heap and heap[0][0] <= self._now:
-                heapq.heappop(heap)[2]()
+            if heap and heap[0][0] <= now:
+                heappop(heap)[2]()
+                count += 1
+                if stop is not None and stop.done():
+                    break
                 continue
             if not ready:
-                count -= 1
                 if heap and (until_ns is None or heap[0][0] <= until_ns):
-                    self._now = heap[0][0]
+                    now = self._now = heap[0][0]
                     continue
                 break
+            count += 1
             cell, message, reply, attempts = popleft()
             if cell is None:
                 message()
+                if stop is not None and stop.done():
+                    break
                 continue
             # The common case inline (a running actor, a known type, no ask, no crash);
-            # everything else goes through _handle.
+            # everything else goes through _handle. An ask's reply (the only thing `stop`
+            # waits for) is therefore only ever set on the slow paths, where `stop` is checked.
             handler = cell.handlers.get(type(message)) if cell.state is running else None
             if handler is None or reply is not None:
                 handle(cell, message, reply, attempts)
+                if stop is not None and stop.done():
+                    break
                 continue
             try:
                 if measure and not count & _SAMPLE_MASK:
@@ -243,8 +252,8 @@ class SimulatedRuntime(Runtime):
             except Exception as exc:
                 self._crashed(cell, message, reply, attempts + 1, exc)
                 continue
-            cell.figures.handled += 1
-            if cell.context.stop_requested:
+            cell.handled += 1
+            if cell.stop_requested:
                 self._exit_normally(cell)
         self.events += count
         finished = count != budget and (stop is None or not stop.done())
@@ -282,21 +291,20 @@ class SimulatedRuntime(Runtime):
             return
         if self._measure_latency:
             cell.figures.record_latency(time.perf_counter_ns() - started)
-        cell.figures.handled += 1
+        cell.handled += 1
         if reply is not None:
             reply.set_result(result)
-        context = cell.context
-        if context.stop_requested:
+        if cell.stop_requested:
             self._exit_normally(cell)
 
     # -- messaging ----------------------------------------------------------------------------
 
     def send(self, target: str, message: Any) -> None:
-        cell = self._cells.get(target)
+        cell = self._cell_named(target)
         if cell is None:
             self._dead_letter(target, message, f"no actor named {target!r}")
             return
-        self._ready.append((cell, message, None, 0))
+        self._enqueue((cell, message, None, 0))
 
     def _deliver(self, cell: Cell, message: Any) -> None:
         self._ready.append((cell, message, None, 0))

@@ -21,14 +21,12 @@ class ActorFigures:
         "conflated",
         "dead_lettered",
         "failures",
-        "handled",
         "last_error",
         "over_capacity_admits",
         "restarts",
     )
 
     def __init__(self) -> None:
-        self.handled = 0
         self.failures = 0
         self.restarts = 0
         self.dead_lettered = 0

@@ -8,7 +8,7 @@ import pytest
 
 from engine.actor import Actor, handles
 from engine.backoff import Backoff
-from engine.mailbox import Envelope, Mailbox, MailboxClosedError
+from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError
 from engine.messages import QuoteTick, TradeTick
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.stats import ActorFigures
@@ -23,8 +23,8 @@ def tick(instrument: str, price: float) -> TradeTick:
 
 def drain(box: Mailbox) -> list[object]:
     out = []
-    while (envelope := box.take()) is not None:
-        out.append(envelope.message)
+    while (item := box.take()) is not EMPTY:
+        out.append(item.message if isinstance(item, Envelope) else item)
     return out
 
 
@@ -96,7 +96,7 @@ def test_an_outside_sender_waits_for_room_then_delivers_in_order() -> None:
     assert sent.wait(5)
     thread.join()
 
-    assert first is not None and first.message == Ping(0)
+    assert first.message == Ping(0)
     assert drain(box) == [Ping(1), Ping(2)]
     assert figures.backpressure_waits == 1 and figures.backpressure_ns > 0
 
@@ -129,7 +129,7 @@ def test_put_back_returns_a_crashed_message_to_the_head() -> None:
     box.put(Envelope(Ping(1)), may_wait=False)
     box.put(Envelope(Ping(2)), may_wait=False)
     crashed = box.take()
-    assert crashed is not None
+    assert isinstance(crashed, Envelope)
     box.close()
     box.put_back(crashed)
     box.open()
