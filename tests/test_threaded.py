@@ -129,7 +129,7 @@ def test_introspection_shows_the_mailbox_building_up_during_a_restart() -> None:
     journal = Journal()
     runtime = ThreadedRuntime()
     driver = Driver(runtime)
-    slow = Backoff(initial_s=0.3, jitter=0.0)
+    slow = Backoff(initial_s=1.0, jitter=0.0)  # room to look, even on a loaded machine
     driver.start(
         SupervisorSpec(
             "root", [ActorSpec("w", lambda: Worker(journal, fail_starts=0), backoff=slow)]

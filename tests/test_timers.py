@@ -155,7 +155,10 @@ def test_timers_die_with_their_incarnation(driver: Driver) -> None:
         assert after[0] - restart_ns == 10 * MILLISECOND
         assert gaps == [10 * MILLISECOND] * len(gaps)
     else:
-        assert min(gaps) >= 9 * MILLISECOND
+        # Late firings may leave short gaps (the grid is kept), but the count cannot exceed
+        # one per period since the restart; a surviving old timer would about double it.
+        periods = (after[-1] - restart_ns) // (10 * MILLISECOND)
+        assert len(after) <= periods + 1
 
 
 def test_timer_validation_names_the_bad_value(driver: Driver) -> None:
