@@ -212,9 +212,7 @@ class Mailbox:
         with self._lock:
             self._retired = True
             self._open = False
-            left = [
-                e for e in self._queue if type(e) is not Envelope or e.message is not _DROPPED
-            ]
+            left = [e for e in self._queue if type(e) is not Envelope or e.message is not _DROPPED]
             self._queue.clear()
             self._pending_by_key.clear()
             self._live = 0

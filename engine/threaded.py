@@ -47,6 +47,7 @@ log = structlog.get_logger("troupe.threaded")
 THROUGHPUT = 64
 """Messages one actor may run per turn before its executor serves the next actor."""
 
+
 class _ThreadRole(threading.local):
     # A class default, so reading it on a thread that never set it is an attribute hit, not
     # a raised-and-caught AttributeError (which cost more than the rest of a send).

@@ -18,7 +18,7 @@ import structlog
 
 from engine.actor import Actor, handles
 from engine.context import Context
-from engine.messages.base import Event
+from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.threaded import ThreadedRuntime
 
@@ -28,17 +28,7 @@ EXIT_USAGE = 2
 BENCHMARKS: dict[str, str] = {"runtime": "bench.runtime"}
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
-TOPIC_ENGINE = "engine"
 HEARTBEAT_INTERVAL_NS = 1_000_000_000
-
-
-class HeartbeatEmitted(Event, frozen=True, kw_only=True):
-    """The engine is alive: published on :data:`TOPIC_ENGINE` every second by ``troupe run``.
-
-    Not in the message catalogue yet (it lives here until ``run`` grows into the service).
-    """
-
-    beat: int
 
 
 class _Beat(msgspec.Struct, frozen=True):

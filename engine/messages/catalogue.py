@@ -21,6 +21,7 @@ from engine.messages.runtime import (
     ActorStarted,
     ActorStopped,
     DescribeActors,
+    HeartbeatEmitted,
     MessageDeadLettered,
     SupervisorGaveUp,
     TradingStateChanged,
@@ -55,6 +56,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     MessageDeadLettered,
     TradingStateChanged,
     DescribeActors,
+    HeartbeatEmitted,
     ActorsReport,
     # market data
     TradeTick,

@@ -12,6 +12,7 @@ from engine.messages.base import Command, Event, Report
 TOPIC_SUPERVISION = "actors"
 TOPIC_DEAD_LETTERS = "dead_letters"
 TOPIC_STATE = "state"
+TOPIC_ENGINE = "engine"
 
 
 class TradingState(enum.Enum):
@@ -72,6 +73,12 @@ class TradingStateChanged(Event, frozen=True, kw_only=True):
     previous: TradingState
     state: TradingState
     reason: str
+
+
+class HeartbeatEmitted(Event, frozen=True, kw_only=True):
+    """The engine is alive: published on ``TOPIC_ENGINE`` once a second."""
+
+    beat: int
 
 
 class DescribeActors(Command, frozen=True, kw_only=True):
