@@ -138,12 +138,12 @@ class Runtime(abc.ABC):
         """Deliver ``message`` to the topic's subscribing actors, then to its listeners."""
         for cell in self._subscribers.get(topic, ()):
             self._deliver(cell, message)
-        listeners = self._listeners.get(topic, ()) + self._listeners.get(ALL_TOPICS, ())
-        for listener in listeners:
-            try:
-                listener(topic, message)
-            except Exception:
-                log.exception("listener failed", topic=topic)
+        for listeners in (self._listeners.get(topic, ()), self._listeners.get(ALL_TOPICS, ())):
+            for listener in listeners:
+                try:
+                    listener(topic, message)
+                except Exception:
+                    log.exception("listener failed", topic=topic)
 
     @abc.abstractmethod
     def _deliver(self, cell: Cell, message: Any) -> None:
@@ -319,9 +319,18 @@ class Runtime(abc.ABC):
         return self._trading_state
 
     def root_gave_up(self, reason: str) -> None:
-        """The root supervisor stopped everything: the engine is HALTED and says so."""
+        """The root supervisor stopped everything: the engine is HALTED and says so, and
+        every actor is retired (what waits for them is dead-lettered, senders are released)."""
         log.critical("engine halted", reason=reason)
         self._set_trading_state(TradingState.HALTED, reason)
+        self._retire_all("engine halted")
+
+    def _retire_all(self, reason: str) -> None:
+        """Nothing will run again: account for every queued message as a dead letter, and
+        refuse (dead-letter) whatever is sent from now on instead of queueing it forever."""
+        for cell in list(self._cells.values()):
+            if cell.state is not CellState.RETIRED:
+                self.retire_actor(cell.spec, reason)
 
     def _set_trading_state(self, state: TradingState, reason: str) -> None:
         previous, self._trading_state = self._trading_state, state

@@ -145,6 +145,7 @@ class SimulatedRuntime(Runtime):
         self._seq = 0
         self._random = random.Random(seed)
         self._measure_latency = measure_latency
+        self._stopped = False
         self.events = 0
         # Bound once: send is the hottest call an actor makes.
         self._cell_named = self._cells.get
@@ -187,8 +188,11 @@ class SimulatedRuntime(Runtime):
         self._supervision.start()
 
     def stop(self) -> None:
-        if self._supervision is not None:
+        """Stop every actor in reverse order; then anything still queued is dead-lettered."""
+        if self._supervision is not None and not self._stopped:
+            self._stopped = True
             self._supervision.shutdown()
+            self._retire_all("runtime stopped")
 
     # -- the event loop -----------------------------------------------------------------------
 

@@ -298,10 +298,19 @@ class ThreadedRuntime(Runtime):
 
     def stop(self) -> None:
         """Stop every actor in reverse order, then the executors and the timer thread."""
-        if self._stopped or self._supervision is None:
+        if self._stopped:
             return
         self._stopped = True
-        self._on_supervision_thread(self._supervision.shutdown)
+        if self._supervision is None:  # never started
+            self._timers.stop()
+            return
+        supervision = self._supervision
+
+        def shutdown() -> None:
+            supervision.shutdown()
+            self._retire_all("runtime stopped")
+
+        self._on_supervision_thread(shutdown)
         self._supervisor_queue.put(None)
         for ref in self._refs:
             try:

@@ -194,3 +194,18 @@ def test_the_runtime_answers_describe_actors_as_a_message(driver: Driver) -> Non
     assert status.latency_us_p50 is not None and status.latency_us_p99 is not None
     assert [s.name for s in report.supervisors] == ["root"]
     assert report.runtime == driver.runtime.kind
+
+
+def test_stop_accounts_for_what_was_never_handled(driver: Driver) -> None:
+    journal = Journal()
+    driver.start(SupervisorSpec("root", [ActorSpec("w", lambda: Worker(journal))]))
+    driver.runtime.ask("w", Ping(1))
+    capture = Capture(driver.runtime, [TOPIC_DEAD_LETTERS])
+
+    driver.runtime.stop()
+    driver.send("w", Ping(2))  # after stop: refused, never queued for nobody
+    driver.settle()
+
+    [letter] = capture.messages(kind=MessageDeadLettered)
+    assert (letter.target, letter.message_type, letter.reason) == ("w", "Ping", "actor retired")
+    assert driver.runtime.state_of("w").value == "retired"

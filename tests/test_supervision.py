@@ -237,6 +237,13 @@ def test_root_giving_up_halts_the_engine_and_publishes_it(driver: Driver) -> Non
     assert stops[-2:] == ["a", "b"]  # a ended with its crash, then root stopped b
     assert driver.runtime.describe().supervisors[0].gave_up
 
+    # Halted means halted: nothing queues up for actors that will not run again.
+    letters = Capture(driver.runtime, [TOPIC_DEAD_LETTERS])
+    driver.send("b", Ping(9))
+    driver.settle()
+    [letter] = letters.messages(kind=MessageDeadLettered)
+    assert (letter.target, letter.reason) == ("b", "actor retired")
+
 
 def test_temporary_child_is_not_restarted_and_restarts_nobody(driver: Driver) -> None:
     journal = Journal()

@@ -87,7 +87,7 @@ def test_stop_gives_up_on_an_actor_after_its_shutdown_timeout_and_goes_on() -> N
         runtime.stop()  # returns although "stuck" never finished its on_stop
 
         assert ("first", ("stop", 1)) in journal.events  # stopping went on, in reverse order
-        assert runtime.state_of("stuck").value == "stopped"
+        assert runtime.state_of("stuck").value == "retired"
     finally:
         release.set()
 
