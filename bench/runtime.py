@@ -13,7 +13,11 @@ What is measured (``N`` differs between the full and the ``quick`` run):
     clock runs from the first send until the actor publishes ``Done`` (seen by a listener).
 ``chain5_latency_us_p50`` / ``_p99``
     Threaded, five actors in a chain, idle: one message at a time, from just before the send to
-    the listener seeing the fifth actor publish it.
+    the listener seeing the fifth actor publish it. Each actor has its own thread, so every hop
+    is a thread hand-off.
+``chain5_one_thread_latency_us_p50`` / ``_p99``
+    The same chain placed on one shared executor thread (``placement="hot"``): the hot path
+    placed together, as DESIGN §3 suggests, with no hand-off between hops.
 ``restart_ms_p50`` / ``_p99``
     Threaded, one crash per actor: from just before a handler raises to the new incarnation
     handling the ``Probe`` sent right after the crash. The default :class:`Backoff` waits
@@ -356,10 +360,12 @@ def bench_tell(messages: int) -> Figures:
     return {"tell_msgs_per_s": rate(messages, elapsed)}
 
 
-def bench_chain(rounds: int) -> Figures:
+def bench_chain(rounds: int, placement: str = DEDICATED, prefix: str = "chain5") -> Figures:
+    """Idle latency of one message through five actors: one thread each (``dedicated``), or
+    all on one shared executor thread (a hot path placed together: no thread hand-offs)."""
     names = [f"a{i}" for i in range(1, 6)]
     specs: list[ActorSpec | SupervisorSpec] = [
-        ActorSpec(name=name, factory=lambda nxt=nxt: Relay(nxt))  # type: ignore[misc]
+        ActorSpec(name=name, factory=lambda nxt=nxt: Relay(nxt), placement=placement)  # type: ignore[misc]
         for name, nxt in zip(names, [*names[1:], None], strict=True)
     ]
     arrived = threading.Event()
@@ -382,8 +388,8 @@ def bench_chain(rounds: int) -> Figures:
             if seq >= warmup:
                 samples.append((arrived_ns[0] - started) / 1e3)
     return {
-        "chain5_latency_us_p50": percentile(samples, 50),
-        "chain5_latency_us_p99": percentile(samples, 99),
+        f"{prefix}_latency_us_p50": percentile(samples, 50),
+        f"{prefix}_latency_us_p99": percentile(samples, 99),
     }
 
 
@@ -575,6 +581,7 @@ def run(quick: bool = False, progress: Progress | None = None) -> Figures:
     with quiet_logs():
         add(bench_tell(sizes.tell_messages))
         add(bench_chain(sizes.chain_rounds))
+        add(bench_chain(sizes.chain_rounds, placement="hot", prefix="chain5_one_thread"))
         add(bench_restart(sizes.restart_samples, Backoff(), "restart_ms"))
         add(
             bench_restart(
