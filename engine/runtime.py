@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import structlog
 
 from engine.cell import Cell, CellState
-from engine.context import Context, Timer
+from engine.context import Context, Timer, check_delay, check_interval
 from engine.messages.runtime import (
     TOPIC_DEAD_LETTERS,
     TOPIC_STATE,
@@ -402,17 +402,55 @@ def describe_error(exc: BaseException) -> str:
 
 
 class ContextBase(Context):
-    """The parts of a context both runtimes share: identity, logger, timers to cancel."""
+    """A context as both runtimes make it: identity, logger, messaging through the runtime,
+    validated timers. A runtime supplies its clock (``now_ns``) and how a timer is armed
+    (``_arm``)."""
 
-    def __init__(self, cell: Cell) -> None:
+    def __init__(self, runtime: Runtime, cell: Cell) -> None:
         self.name = cell.name
         self.incarnation = cell.incarnation
         self.log = structlog.get_logger("troupe.actor").bind(
             actor=cell.name, incarnation=cell.incarnation
         )
         self.ended = False
-        self._cell = cell
+        self.cell = cell
         self.timers: set[Timer] = set()
+        self._runtime = runtime
+        # The hot path: an actor's send is the runtime's send, without a hop through here.
+        self.send = runtime.send  # type: ignore[method-assign]
+
+    def send(self, target: str, message: Any) -> None:
+        self._runtime.send(target, message)
+
+    def publish(self, topic: str, message: Any) -> None:
+        self._runtime.publish(topic, message)
+
+    def subscribe(self, topic: str) -> None:
+        self._runtime.subscribe(topic, self.name)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._runtime.unsubscribe(topic, self.name)
+
+    def schedule_once(self, delay_ns: int, message: Any) -> Timer:
+        return self._timer(check_delay(delay_ns), message, None)
+
+    def schedule_periodic(
+        self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
+    ) -> Timer:
+        check_interval(interval_ns)
+        first = interval_ns if first_delay_ns is None else check_delay(first_delay_ns)
+        return self._timer(first, message, interval_ns)
+
+    def _timer(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
+        if self.ended:
+            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
+        timer = self._arm(delay_ns, message, interval_ns)
+        self.timers.add(timer)
+        return timer
+
+    @abc.abstractmethod
+    def _arm(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
+        """Create and schedule a timer on the runtime's clock."""
 
     def cancel_timers(self) -> None:
         for timer in list(self.timers):
@@ -420,5 +458,5 @@ class ContextBase(Context):
         self.timers.clear()
 
     def stop(self) -> None:
-        if self._cell.incarnation == self.incarnation:
-            self._cell.stop_requested = True
+        if self.cell.incarnation == self.incarnation:
+            self.cell.stop_requested = True

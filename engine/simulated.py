@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from engine.cell import Cell, CellState
-from engine.context import Timer, check_delay, check_interval
+from engine.context import Timer, check_delay
 from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
 from engine.spec import ActorSpec, SupervisorSpec
 
@@ -85,44 +85,15 @@ class _SimTimer(Timer):
 
 
 class _SimContext(ContextBase):
-    def __init__(self, runtime: SimulatedRuntime, cell: _SimCell) -> None:
-        super().__init__(cell)
-        self._runtime = runtime
-        self.cell = cell
-        # The hot path: an actor's send is the runtime's send, without a hop through here.
-        self.send = runtime.send  # type: ignore[method-assign]
+    _runtime: SimulatedRuntime
+    cell: _SimCell
 
     def now_ns(self) -> int:
         return self._runtime._now
 
-    def send(self, target: str, message: Any) -> None:
-        self._runtime.send(target, message)
-
-    def publish(self, topic: str, message: Any) -> None:
-        self._runtime.publish(topic, message)
-
-    def subscribe(self, topic: str) -> None:
-        self._runtime.subscribe(topic, self.name)
-
-    def unsubscribe(self, topic: str) -> None:
-        self._runtime.unsubscribe(topic, self.name)
-
-    def schedule_once(self, delay_ns: int, message: Any) -> Timer:
-        return self._timer(check_delay(delay_ns), message, None)
-
-    def schedule_periodic(
-        self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
-    ) -> Timer:
-        check_interval(interval_ns)
-        first = interval_ns if first_delay_ns is None else check_delay(first_delay_ns)
-        return self._timer(first, message, interval_ns)
-
-    def _timer(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
-        if self.ended:
-            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
+    def _arm(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
         runtime = self._runtime
         timer = _SimTimer(runtime, self, message, runtime._now + delay_ns, interval_ns)
-        self.timers.add(timer)
         runtime._push(timer.due_ns, timer.fire)
         return timer
 

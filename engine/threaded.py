@@ -35,10 +35,10 @@ import pykka
 import structlog
 
 from engine.cell import Cell, CellState
-from engine.context import Timer, check_delay, check_interval
+from engine.context import Timer
 from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError, overflow_of
 from engine.messages.base import Overflow
-from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
+from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, describe_error
 from engine.spec import DEDICATED, ActorSpec, SupervisorSpec
 from engine.timer_service import TimerService
 
@@ -190,44 +190,16 @@ class _ThreadTimer(Timer):
 
 
 class _ThreadContext(ContextBase):
-    def __init__(self, runtime: ThreadedRuntime, cell: _ThreadCell) -> None:
-        super().__init__(cell)
-        self._runtime = runtime
-        self.cell = cell
+    _runtime: ThreadedRuntime
+    cell: _ThreadCell
 
     def now_ns(self) -> int:
         return time.time_ns()
 
-    def send(self, target: str, message: Any) -> None:
-        self._runtime.send(target, message)
-
-    def publish(self, topic: str, message: Any) -> None:
-        self._runtime.publish(topic, message)
-
-    def subscribe(self, topic: str) -> None:
-        self._runtime.subscribe(topic, self.name)
-
-    def unsubscribe(self, topic: str) -> None:
-        self._runtime.unsubscribe(topic, self.name)
-
-    def schedule_once(self, delay_ns: int, message: Any) -> Timer:
-        return self._timer(check_delay(delay_ns), message, None)
-
-    def schedule_periodic(
-        self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
-    ) -> Timer:
-        check_interval(interval_ns)
-        first = interval_ns if first_delay_ns is None else check_delay(first_delay_ns)
-        return self._timer(first, message, interval_ns)
-
-    def _timer(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
-        if self.ended:
-            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
-        timer = _ThreadTimer(
-            self._runtime, self, message, time.monotonic_ns() + delay_ns, interval_ns
-        )
-        self.timers.add(timer)
-        self._runtime._timers.call_at(timer.due_mono_ns, timer.fire)
+    def _arm(self, delay_ns: int, message: Any, interval_ns: int | None) -> Timer:
+        runtime = self._runtime
+        timer = _ThreadTimer(runtime, self, message, time.monotonic_ns() + delay_ns, interval_ns)
+        runtime._timers.call_at(timer.due_mono_ns, timer.fire)
         return timer
 
 
