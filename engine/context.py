@@ -50,8 +50,10 @@ class Context(abc.ABC):
         """Deliver ``message`` to every subscriber of ``topic``."""
 
     @abc.abstractmethod
-    def subscribe(self, topic: str) -> None:
-        """Receive what is published on ``topic`` (idempotent)."""
+    def subscribe(self, topic: str, *, with_topic: bool = False) -> None:
+        """Receive what is published on ``topic``, or on every topic with ``"*"``
+        (idempotent). With ``with_topic`` each message arrives wrapped in
+        :class:`engine.runtime.Published`, which names its topic."""
 
     @abc.abstractmethod
     def unsubscribe(self, topic: str) -> None:

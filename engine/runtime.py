@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
+import msgspec
 import structlog
 
 from engine.cell import Cell, CellState
@@ -45,6 +46,14 @@ RUNTIME_NAME = "runtime"  # the reserved name that answers DescribeActors itself
 log = structlog.get_logger("troupe.runtime")
 
 
+class Published(msgspec.Struct, frozen=True):
+    """A published message with its topic, for subscribers that asked for the topic
+    (``ctx.subscribe(topic, with_topic=True)``), such as the web hub."""
+
+    topic: str
+    message: Any
+
+
 class DeadLetterError(Exception):
     """An ``ask`` whose message was dead-lettered (poison, retired actor, unknown name)."""
 
@@ -60,13 +69,16 @@ class Runtime(abc.ABC):
 
     def __init__(self) -> None:
         self._cells: dict[str, Cell] = {}
-        self._subscribers: dict[str, tuple[Cell, ...]] = {}
+        # topic (or ALL_TOPICS) -> (cell, wants the topic wrapped around each message)
+        self._subscribers: dict[str, tuple[tuple[Cell, bool], ...]] = {}
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         self._registry_lock = threading.Lock()
         self._dead_letters = 0
         self._trading_state = TradingState.ACTIVE
         self._supervision: Supervision | None = None
         self._started = False
+        # The trading state is whatever was last published on "state", by whoever owns it.
+        self.add_listener(TOPIC_STATE, self._follow_trading_state)
 
     # -- the clock ----------------------------------------------------------------------------
 
@@ -136,8 +148,11 @@ class Runtime(abc.ABC):
 
     def publish(self, topic: str, message: Any) -> None:
         """Deliver ``message`` to the topic's subscribing actors, then to its listeners."""
-        for cell in self._subscribers.get(topic, ()):
-            self._deliver(cell, message)
+        subscribers = self._subscribers
+        for cell, with_topic in subscribers.get(topic, ()):
+            self._deliver(cell, Published(topic=topic, message=message) if with_topic else message)
+        for cell, with_topic in subscribers.get(ALL_TOPICS, ()):
+            self._deliver(cell, Published(topic=topic, message=message) if with_topic else message)
         for listeners in (self._listeners.get(topic, ()), self._listeners.get(ALL_TOPICS, ())):
             for listener in listeners:
                 try:
@@ -149,16 +164,18 @@ class Runtime(abc.ABC):
     def _deliver(self, cell: Cell, message: Any) -> None:
         """Queue ``message`` for ``cell`` (the common path of send and publish)."""
 
-    def subscribe(self, topic: str, name: str) -> None:
-        """Make the actor ``name`` receive ``topic``. Survives the actor's restarts."""
+    def subscribe(self, topic: str, name: str, *, with_topic: bool = False) -> None:
+        """Make the actor ``name`` receive ``topic`` (``"*"``: every topic). Survives the
+        actor's restarts. ``with_topic`` wraps each message in :class:`Published`."""
         cell = self._cells.get(name)
         if cell is None:
             raise KeyError(f"no actor named {name!r}")
         with self._registry_lock:
-            current = self._subscribers.get(topic, ())
-            if cell not in current:
-                self._subscribers[topic] = (*current, cell)
-                cell.topics.add(topic)
+            current = tuple(
+                entry for entry in self._subscribers.get(topic, ()) if entry[0] is not cell
+            )
+            self._subscribers[topic] = (*current, (cell, with_topic))
+            cell.topics.add(topic)
 
     def unsubscribe(self, topic: str, name: str) -> None:
         cell = self._cells.get(name)
@@ -166,8 +183,7 @@ class Runtime(abc.ABC):
             return
         with self._registry_lock:
             current = self._subscribers.get(topic, ())
-            if cell in current:
-                self._subscribers[topic] = tuple(c for c in current if c is not cell)
+            self._subscribers[topic] = tuple(entry for entry in current if entry[0] is not cell)
             cell.topics.discard(topic)
 
     def add_listener(self, topic: str, listener: Listener) -> Callable[[], None]:
@@ -332,8 +348,12 @@ class Runtime(abc.ABC):
             if cell.state is not CellState.RETIRED:
                 self.retire_actor(cell.spec, reason)
 
+    def _follow_trading_state(self, _topic: str, message: Any) -> None:
+        if isinstance(message, TradingStateChanged):
+            self._trading_state = message.state
+
     def _set_trading_state(self, state: TradingState, reason: str) -> None:
-        previous, self._trading_state = self._trading_state, state
+        previous = self._trading_state
         now = self.now_ns()
         self.publish(
             TOPIC_STATE,
@@ -425,8 +445,8 @@ class ContextBase(Context):
     def publish(self, topic: str, message: Any) -> None:
         self._runtime.publish(topic, message)
 
-    def subscribe(self, topic: str) -> None:
-        self._runtime.subscribe(topic, self.name)
+    def subscribe(self, topic: str, *, with_topic: bool = False) -> None:
+        self._runtime.subscribe(topic, self.name, with_topic=with_topic)
 
     def unsubscribe(self, topic: str) -> None:
         self._runtime.unsubscribe(topic, self.name)

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import tomllib
-from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from engine.runtime import Runtime
 from engine.simulated import SimulatedRuntime
@@ -32,43 +31,35 @@ from engine.spec import DEDICATED, ActorSpec, SupervisorSpec
 from engine.threaded import ThreadedRuntime
 
 
-class RuntimeConfigError(ValueError):
-    """A bad ``[runtime]`` section; the message names the key, the value and what is allowed."""
-
-
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How the engine runs its actors."""
 
-    kind: Literal["threaded", "simulated"] = "threaded"
-    """``threaded`` for paper and live trading, ``simulated`` for backtests."""
-
-    pools: dict[str, int] = msgspec.field(default_factory=dict)
-    """Shared executor pools: name -> number of threads (>= 1)."""
-
-    placement: dict[str, str] = msgspec.field(default_factory=dict)
-    """Actor-name glob -> ``"dedicated"`` or the name of a pool in ``pools``."""
-
-    seed: int = 0
-    """Seed of the simulated runtime's back-off jitter (ignored by ``threaded``)."""
-
-    start_ns: int = 0
-    """The simulated clock's start, ns since the epoch, UTC (ignored by ``threaded``)."""
+    kind: Annotated[
+        Literal["threaded", "simulated"],
+        Meta(description="threaded for paper and live trading, simulated for backtests."),
+    ] = "threaded"
+    pools: Annotated[
+        dict[str, Annotated[int, Meta(ge=1)]],
+        Meta(description="Shared executor pools: name = number of threads."),
+    ] = msgspec.field(default_factory=dict)
+    placement: Annotated[
+        dict[str, str],
+        Meta(description='Actor-name glob = "dedicated" or a pool name; the first match wins.'),
+    ] = msgspec.field(default_factory=dict)
+    seed: Annotated[int, Meta(description="Seed of the simulated runtime's back-off jitter.")] = 0
+    start_ns: Annotated[
+        int, Meta(ge=0, description="The simulated clock's start, ns since the epoch, UTC.")
+    ] = 0
 
     def __post_init__(self) -> None:
-        for pool, size in self.pools.items():
-            if pool == DEDICATED:
-                raise RuntimeConfigError(
-                    f"runtime.pools: {DEDICATED!r} is reserved for one thread per actor"
-                )
-            if size < 1:
-                raise RuntimeConfigError(
-                    f"runtime.pools.{pool}: expected an integer >= 1, got {size}"
-                )
+        # Pool sizes are checked by their type (>= 1); these rules span keys.
+        if DEDICATED in self.pools:
+            raise ValueError(f"pools: {DEDICATED!r} means one thread per actor; name it otherwise")
         allowed = [DEDICATED, *self.pools]
         for pattern, target in self.placement.items():
             if target not in allowed:
-                raise RuntimeConfigError(
-                    f"runtime.placement.{pattern!r}: expected one of {allowed}, got {target!r}"
+                raise ValueError(
+                    f"placement {pattern!r}: expected one of {allowed}, got {target!r}"
                 )
 
     def placement_for(self, actor: str) -> str | None:
@@ -95,26 +86,3 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         if self.kind == "simulated":
             return SimulatedRuntime(start_ns=self.start_ns, seed=self.seed)
         return ThreadedRuntime(pools=self.pools)
-
-
-def runtime_config_from(data: dict[str, Any], source: str) -> RuntimeConfig:
-    """Decode a ``[runtime]`` table; errors name ``source``, the key and the bad value."""
-    try:
-        return msgspec.convert(data, RuntimeConfig)
-    except msgspec.ValidationError as exc:
-        # msgspec says "Expected `int`, got `str` - at `$.pools.strategies`"; our own checks
-        # (raised in __post_init__, wrapped by msgspec) already name their key.
-        text = str(exc).replace("`$.", "`runtime.").replace("`$`", "`runtime`")
-        if not text.startswith("runtime"):
-            text = f"runtime: {text}"
-        raise RuntimeConfigError(f"{source}: {text}") from None
-
-
-def load_runtime_config(path: str | Path) -> RuntimeConfig:
-    """Read the ``[runtime]`` table of a TOML file (defaults when it has none)."""
-    path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RuntimeConfigError(f"{path}: not valid TOML: {exc}") from None
-    return runtime_config_from(document.get("runtime", {}), str(path))

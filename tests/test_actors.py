@@ -8,7 +8,7 @@ import pytest
 from engine.actor import Actor, handles
 from engine.context import Context
 from engine.messages.runtime import TOPIC_DEAD_LETTERS, DescribeActors, MessageDeadLettered
-from engine.runtime import RUNTIME_NAME, DeadLetterError
+from engine.runtime import RUNTIME_NAME, DeadLetterError, Published
 from engine.spec import ActorSpec, Restart, SupervisorSpec
 from engine.testing import Capture, Driver, recorder
 from tests.support import Journal, Ping, Stop, Worker, pings, starts
@@ -209,3 +209,28 @@ def test_stop_accounts_for_what_was_never_handled(driver: Driver) -> None:
     [letter] = capture.messages(kind=MessageDeadLettered)
     assert (letter.target, letter.message_type, letter.reason) == ("w", "Ping", "actor retired")
     assert driver.runtime.state_of("w").value == "retired"
+
+
+class TopicWatcher(Actor):
+    def __init__(self, seen: list[tuple[str, int]]) -> None:
+        self.seen = seen
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        ctx.subscribe("*", with_topic=True)
+
+    @handles(Published)
+    def on_published(self, published: Published) -> None:
+        if isinstance(published.message, Ping):  # "*" also brings the runtime's own events
+            self.seen.append((published.topic, published.message.n))
+
+
+def test_a_wildcard_subscriber_gets_every_topic_with_its_name(driver: Driver) -> None:
+    seen: list[tuple[str, int]] = []
+    driver.start(SupervisorSpec("root", [ActorSpec("watch", lambda: TopicWatcher(seen))]))
+
+    driver.runtime.publish("bars:INFY", Ping(1))
+    driver.runtime.publish("orders", Ping(2))
+
+    driver.wait_for(lambda: len(seen) == 2, what="both publications")
+    assert seen == [("bars:INFY", 1), ("orders", 2)]

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from engine.actor import Actor, handles
-from engine.runtime_config import RuntimeConfig, RuntimeConfigError, load_runtime_config
+from engine.config.load import ConfigError, load_config
+from engine.runtime_config import RuntimeConfig
 from engine.spec import ActorSpec, SupervisorSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "runtime.toml"
@@ -31,7 +32,7 @@ def tree() -> SupervisorSpec:
 
 
 def test_shipped_config_puts_every_strategy_on_one_shared_thread() -> None:
-    config = load_runtime_config(CONFIG)
+    config = load_config([CONFIG], env={}).runtime
     runtime = config.make_runtime()
     try:
         runtime.start(config.apply(tree()))
@@ -68,12 +69,24 @@ def test_first_matching_pattern_wins() -> None:
     [
         (
             '[runtime.placement]\n"strategy.*" = "strats"\n',
-            "runtime.placement.'strategy.*': expected one of ['dedicated'], got 'strats'",
+            "runtime: placement 'strategy.*': expected one of ['dedicated'], got 'strats'",
         ),
-        ("[runtime.pools]\nstrategies = 0\n", "runtime.pools.strategies: expected an integer >= 1"),
-        ('[runtime.pools]\nstrategies = "two"\n', "Expected `int`, got `str` - at `runtime.pools"),
-        ('[runtime]\nkind = "live"\n', "runtime: Invalid enum value 'live' - at `runtime.kind`"),
-        ("[runtime]\nthreads = 4\n", "Object contains unknown field `threads`"),
+        (
+            "[runtime.pools]\nstrategies = 0\n",
+            "runtime.pools.strategies: expected an integer >= 1, got 0",
+        ),
+        (
+            '[runtime.pools]\nstrategies = "two"\n',
+            'runtime.pools.strategies: expected an integer >= 1, got "two"',
+        ),
+        (
+            '[runtime]\nkind = "live"\n',
+            'runtime.kind: expected one of "simulated", "threaded", got "live"',
+        ),
+        (
+            "[runtime]\nthreads = 4\n",
+            "runtime.threads: unknown key; allowed: kind, placement, pools, seed, start_ns",
+        ),
     ],
 )
 def test_a_bad_runtime_section_names_the_file_key_and_value(
@@ -82,8 +95,7 @@ def test_a_bad_runtime_section_names_the_file_key_and_value(
     path = tmp_path / "bad.toml"
     path.write_text(toml)
 
-    with pytest.raises(RuntimeConfigError) as error:
-        load_runtime_config(path)
+    with pytest.raises(ConfigError) as error:
+        load_config([path], env={})
 
-    assert str(error.value).startswith(f"{path}: ")
-    assert message in str(error.value)
+    assert error.value.problems == [f"{path}: {message}"]

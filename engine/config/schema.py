@@ -1,0 +1,126 @@
+"""The configuration schema: every key, its type, its limits and its documented default.
+
+The descriptions here are the documentation: ``troupe new-config`` writes them as comments,
+``check-config`` and ``GET /api/v1/config`` print the effective values, and the JSON Schema
+(`msgspec.json.schema(TroupeConfig)`) carries them too. Unknown keys are rejected.
+
+Secrets (the API token, broker credentials) are not part of this schema on purpose: they come
+only from the environment or a secrets file (see :mod:`engine.config.secrets`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from engine.runtime_config import RuntimeConfig
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A table of the configuration file."""
+
+
+class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The control API and live view (aiohttp)."""
+
+    host: Annotated[
+        str,
+        Meta(
+            description="Address to listen on. Anything but loopback is logged as a warning: "
+            "the API can pause and halt trading."
+        ),
+    ] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=1, le=65535, description="TCP port of the API.")] = 8080
+    cors_origins: Annotated[
+        list[str],
+        Meta(description="Origins allowed to call the API from a browser; empty: CORS closed."),
+    ] = msgspec.field(default_factory=list)
+    mutations_per_minute: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="Rate limit per client on mutating endpoints (pause, resume, halt).",
+        ),
+    ] = 30
+    token_file: Annotated[
+        str,
+        Meta(
+            description="Where the generated API token is kept (mode 0600) when "
+            "TROUPE_API_TOKEN is not set; relative to data_dir."
+        ),
+    ] = "api_token"
+    ws_requires_token: Annotated[
+        bool,
+        Meta(
+            description="Require the token (?token=...) on the WebSocket too. The live view "
+            "is read-only; turn this on when binding beyond loopback."
+        ),
+    ] = False
+    ws_queue: Annotated[
+        int,
+        Meta(
+            ge=10,
+            description="Messages a WebSocket client may have waiting before it is cut off "
+            "(market data is conflated first; order events and alerts never dropped).",
+        ),
+    ] = 2000
+    ws_flush_ms: Annotated[
+        int,
+        Meta(ge=1, le=1000, description="How often the live view crosses into the web loop."),
+    ] = 50
+    ws_heartbeat_s: Annotated[
+        float, Meta(gt=0, description="WebSocket ping interval; a silent client is closed.")
+    ] = 20.0
+
+
+class LogConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Structured logs: readable lines on the console, JSON lines in a rotating file."""
+
+    level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        Meta(description="The lowest level written."),
+    ] = "info"
+    file: Annotated[
+        str,
+        Meta(description="JSON-lines log file, relative to data_dir; empty: no file."),
+    ] = "logs/troupe.jsonl"
+    max_bytes: Annotated[
+        int, Meta(ge=1024, description="Size at which the log file is rotated.")
+    ] = 20_000_000
+    backups: Annotated[int, Meta(ge=0, description="Rotated log files kept.")] = 5
+    console: Annotated[bool, Meta(description="Also write readable lines to stderr.")] = True
+
+
+class ShutdownConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Stopping on SIGINT or SIGTERM."""
+
+    timeout_s: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="The whole shutdown must finish within this; past it the process "
+            "exits with status 4. A second signal exits at once with status 130.",
+        ),
+    ] = 30.0
+
+
+class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole configuration of one engine process."""
+
+    mode: Annotated[
+        Literal["paper", "live", "backtest"],
+        Meta(
+            description="paper: live clock, simulated market, paper broker. live: real "
+            "broker, refused unless TROUPE_SAFE_MODE=off and credentials are present. "
+            "backtest: simulated runtime over history."
+        ),
+    ] = "paper"
+    data_dir: Annotated[
+        str, Meta(description="Where the engine keeps its files (token, logs, journal).")
+    ] = "var"
+    runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
+    web: WebConfig = msgspec.field(default_factory=WebConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+    shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)

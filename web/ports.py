@@ -1,0 +1,37 @@
+"""What the web surface needs from the running engine, in one object.
+
+The service (``troupe run``) builds an :class:`EngineHandle` and hands it to the web app. The
+web never blocks its loop on an actor: it reads thread-safe snapshots (``runtime.describe()``,
+``runtime.trading_state``) and sends commands with ``runtime.ask_future``, awaited through
+``asyncio.wrap_future`` (which resolves the asyncio future with ``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config.schema import TroupeConfig
+from engine.config.secrets import Secret
+from engine.runtime import Runtime
+
+
+@dataclass
+class EngineHandle:
+    runtime: Runtime
+    config: TroupeConfig
+    api_token: Secret
+    version: str
+    started_at_ns: int
+    """Wall clock at start, ns since the epoch, UTC."""
+    started_monotonic_s: float
+    """``time.monotonic()`` at start, for the uptime."""
+    redacted_config: dict[str, Any] = field(default_factory=dict)
+    """The effective configuration as ``GET config`` shows it: no secret in it."""
+    control_actor: str = "trading"
+    """Handles PauseTrading / ResumeTrading / HaltTrading and answers the new TradingState."""
+    accepting: bool = True
+    """False once shutdown has begun: mutating endpoints answer 503."""
+    last_heartbeat_ns: int | None = None
+    """Engine time of the last HeartbeatEmitted seen on the "engine" topic (the service sets
+    it from a listener); readiness wants it recent."""
