@@ -6,6 +6,7 @@ import enum
 from typing import Any
 
 from engine.actor import Actor, Handler
+from engine.correlation import carries_correlation
 from engine.spec import ActorSpec
 from engine.stats import ActorFigures
 
@@ -31,6 +32,9 @@ class Cell:
         self.actor: Actor | None = None
         # message type -> bound handler of the current incarnation (None: unhandled)
         self.handlers: dict[type, Handler | None] = {}
+        # The same, only for types the simulated runtime may run on its inline fast path
+        # (no correlation id to bind around the handler).
+        self.fast_handlers: dict[type, Handler] = {}
         self.context: Any = None
         self.topics: set[str] = set()
         # Hot-path state kept on the cell itself rather than one attribute further away.
@@ -50,6 +54,7 @@ class Cell:
             )
         self.actor = actor
         self.handlers = {}
+        self.fast_handlers = {}
         self.stop_requested = False
         return actor
 
@@ -60,4 +65,6 @@ class Cell:
         except KeyError:
             assert self.actor is not None
             found = self.handlers[message_type] = self.actor.handler_for(message_type)
+            if found is not None and not carries_correlation(message_type):
+                self.fast_handlers[message_type] = found
             return found

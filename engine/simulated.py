@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from engine.cell import Cell, CellState
 from engine.context import Timer, check_delay
+from engine.correlation import call_correlated, carries_correlation
 from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
 from engine.spec import ActorSpec, SupervisorSpec
 
@@ -211,7 +212,7 @@ class SimulatedRuntime(Runtime):
             # The common case inline (a running actor, a known type, no ask, no crash);
             # everything else goes through _handle. An ask's reply (the only thing `stop`
             # waits for) is therefore only ever set on the slow paths, where `stop` is checked.
-            handler = cell.handlers.get(type(message)) if cell.state is running else None
+            handler = cell.fast_handlers.get(type(message)) if cell.state is running else None
             if handler is None or reply is not None:
                 handle(cell, message, reply, attempts)
                 if stop is not None and stop.done():
@@ -260,7 +261,10 @@ class SimulatedRuntime(Runtime):
             return
         started = time.perf_counter_ns()
         try:
-            result = handler(message)
+            if carries_correlation(type(message)):
+                result = call_correlated(handler, message)
+            else:
+                result = handler(message)
         except Exception as exc:
             self._crashed(cell, message, reply, attempts + 1, exc)
             return

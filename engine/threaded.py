@@ -36,6 +36,7 @@ import structlog
 
 from engine.cell import Cell, CellState
 from engine.context import Timer
+from engine.correlation import call_correlated, carries_correlation
 from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError, overflow_of
 from engine.messages.base import Overflow
 from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, describe_error
@@ -438,7 +439,10 @@ class ThreadedRuntime(Runtime):
         sampled = not cell.handled & LATENCY_SAMPLE_MASK
         started = time.perf_counter_ns() if sampled else 0
         try:
-            result = handler(message)
+            if carries_correlation(type(message)):
+                result = call_correlated(handler, message)
+            else:
+                result = handler(message)
         except Exception as exc:
             self._crashed(cell, envelope or Envelope(message), exc)
             return False

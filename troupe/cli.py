@@ -1,100 +1,123 @@
-"""The ``troupe`` command: ``troupe run`` starts the engine, ``troupe bench NAME`` measures it.
+"""The ``troupe`` command.
 
-Exit codes: 0 on success, 2 on a usage error (argparse's convention).
+Exit codes (also in the README): 0 success; 1 a failure while running (the port is taken...);
+2 a usage or configuration error (nothing was started); 4 the shutdown did not finish within
+``shutdown.timeout_s``; 130 a second SIGINT/SIGTERM forced the exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import signal
+import os
 import sys
-import threading
-from types import FrameType
+from pathlib import Path
 from typing import Any
 
-import msgspec
-import structlog
-
-from engine.actor import Actor, handles
-from engine.context import Context
-from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
-from engine.spec import ActorSpec, SupervisorSpec
-from engine.threaded import ThreadedRuntime
+from engine.config.load import ConfigError, load_config
+from engine.config.render import effective_toml, starter_toml
+from engine.config.secrets import load_secrets
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
-BENCHMARKS: dict[str, str] = {"runtime": "bench.runtime"}
+BENCHMARKS: dict[str, str] = {"runtime": "bench.runtime", "web": "bench.web"}
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
-HEARTBEAT_INTERVAL_NS = 1_000_000_000
 
-
-class _Beat(msgspec.Struct, frozen=True):
-    """The heartbeat actor's own timer message."""
-
-
-class Heartbeat(Actor):
-    """Publishes :class:`HeartbeatEmitted` every second and logs it."""
-
-    def __init__(self) -> None:
-        self.beats = 0
-
-    def on_start(self, ctx: Context) -> None:
-        super().on_start(ctx)
-        ctx.schedule_periodic(HEARTBEAT_INTERVAL_NS, _Beat(), first_delay_ns=0)
-
-    @handles(_Beat)
-    def on_beat(self, _beat: _Beat) -> None:
-        self.beats += 1
-        now = self.ctx.now_ns()
-        self.ctx.publish(TOPIC_ENGINE, HeartbeatEmitted(ts_event=now, ts_init=now, beat=self.beats))
-        self.ctx.log.info("heartbeat", beat=self.beats)
-
-
-def default_tree() -> SupervisorSpec:
-    """The tree ``troupe run`` starts until configuration exists: one heartbeat."""
-    return SupervisorSpec(name="root", children=[ActorSpec(name="heartbeat", factory=Heartbeat)])
-
-
-def _configure_logging() -> None:
-    """Human-readable logs on stderr, coloured only on a terminal."""
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a TOML configuration file; repeat to merge several, later ones win",
     )
 
 
-def run_engine(_args: argparse.Namespace) -> int:
-    """Start the runtime with the default tree; stop it cleanly on SIGINT or SIGTERM."""
-    _configure_logging()
-    log = structlog.get_logger("troupe.cli")
-    stop = threading.Event()
-    received: list[str] = []
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="troupe",
+        description="troupe: an actor-based intraday trading engine.",
+        epilog="Exit codes: 0 ok, 1 failure while running, 2 usage or configuration error, "
+        "4 shutdown timed out, 130 forced by a second signal.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # No logging here: the handler may interrupt the main thread inside a log write.
-        received.append(signal.Signals(signum).name)
-        stop.set()
+    run = verbs.add_parser(
+        "run",
+        help="start the engine and its API until SIGINT or SIGTERM",
+        description="Start the engine (paper trading by default) and its HTTP API and live "
+        "view. Stops gracefully on SIGINT or SIGTERM; a second signal forces the exit.",
+    )
+    _config_option(run)
+    run.add_argument("--host", help="address to listen on (overrides web.host)")
+    run.add_argument("--port", type=_port, help="TCP port (overrides web.port)")
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = ThreadedRuntime()
+    check = verbs.add_parser(
+        "check-config",
+        help="print the effective configuration, secrets redacted",
+        description="Merge the files and the environment, check everything, print the "
+        "result as TOML with secrets redacted. Exit 2 with one line per problem.",
+    )
+    _config_option(check)
+
+    new = verbs.add_parser(
+        "new-config",
+        help="write a commented starter configuration file",
+        description="Write every key with its default and its documentation.",
+    )
+    new.add_argument("path", nargs="?", default="-", help="file to write, or - for stdout")
+    new.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    bench = verbs.add_parser(
+        "bench",
+        help="run a benchmark",
+        description=f"Run a benchmark and print its figures. NAME: {', '.join(BENCHMARKS)}.",
+    )
+    bench.add_argument("name", metavar="NAME", help=f"one of: {', '.join(BENCHMARKS)}")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
+    return parser
+
+
+def _port(text: str) -> int:
     try:
-        runtime.start(default_tree())
-        log.info("engine started", actors=len(runtime.describe().actors))
-        while not stop.wait(0.5):
-            pass
-        log.info("stopping", signal=received[0] if received else None)
-    finally:
-        runtime.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    log.info("engine stopped")
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer within [1, 65535], got {text!r}"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected an integer within [1, 65535], got {port}")
+    return port
+
+
+def check_config(files: list[str]) -> int:
+    try:
+        config = load_config(files)
+        secrets = load_secrets()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(effective_toml(config, secrets))
+    return EXIT_OK
+
+
+def new_config(path: str, force: bool) -> int:
+    text = starter_toml()
+    if path == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    target = Path(path)
+    if target.exists() and not force:
+        print(f"{target}: exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_USAGE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -110,34 +133,18 @@ def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return code
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The top-level parser and the ``bench`` sub-parser (for its usage errors)."""
-    parser = argparse.ArgumentParser(
-        prog="troupe", description="troupe: an actor-based intraday trading engine."
-    )
-    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
-    verbs.add_parser(
-        "run",
-        help="start the engine until SIGINT or SIGTERM",
-        description="Start the engine (for now: a heartbeat actor) until SIGINT or SIGTERM.",
-    )
-    bench = verbs.add_parser(
-        "bench",
-        help="run a benchmark",
-        description=f"Run a benchmark and print its figures. NAME: {', '.join(BENCHMARKS)}.",
-    )
-    bench.add_argument("name", metavar="NAME", help=f"one of: {', '.join(BENCHMARKS)}")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
-    return parser, bench
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser, bench = build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb == "bench":
-        return run_bench(args, bench)
-    return run_engine(args)
+        return run_bench(args, parser)
+    if args.verb == "check-config":
+        return check_config(args.config)
+    if args.verb == "new-config":
+        return new_config(args.path, args.force)
+    from troupe.service import run_service  # the web stack loads only for `run`
+
+    return run_service(args.config, host=args.host, port=args.port, env=os.environ)
 
 
 if __name__ == "__main__":

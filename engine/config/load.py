@@ -29,8 +29,11 @@ from engine.config.schema import TroupeConfig
 
 ENV_PREFIX = "TROUPE__"
 
-# Keys that look like credentials: refused in config files, redacted wherever printed.
-SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_?key|pin|totp|credential)", re.I)
+# Words that mark a credential. A key the schema does not know that looks like one gets a
+# message saying where secrets go (the schema itself holds none, by design).
+SECRET_KEY = re.compile(
+    r"(?:^|_)(?:token|password|passwd|secret|api_?key|pin|totp|credentials?)$", re.I
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -57,7 +60,6 @@ def load_config(
     for file in files:
         document = _read(Path(file), problems)
         if document is not None:
-            problems.extend(_refuse_secrets(document, (), str(file)))
             _merge(merged, document, (), str(file), origins)
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX):
@@ -85,19 +87,6 @@ def _read(path: Path, problems: list[str]) -> dict[str, Any] | None:
     except UnicodeDecodeError:
         problems.append(f"{path}: not valid TOML: not UTF-8 text")
     return None
-
-
-def _refuse_secrets(table: dict[str, Any], path: Path_, source: str) -> list[str]:
-    found = []
-    for key, value in table.items():
-        if SECRET_KEY.search(key):
-            found.append(
-                f"{source}: {dotted((*path, key))}: secrets may not be kept in a config file; "
-                "set them in the environment or a secrets file (see the README)"
-            )
-        elif isinstance(value, dict):
-            found.extend(_refuse_secrets(value, (*path, key), source))
-    return found
 
 
 def _merge(
@@ -169,7 +158,16 @@ def check(value: Any, kind: mi.Type, path: Path_, origins: dict[Path_, str]) -> 
         problems: list[str] = []
         for key, item in value.items():
             field = fields.get(key)
-            if field is None:
+            if field is None and SECRET_KEY.search(key):
+                problems.append(
+                    _problem(
+                        (*path, key),
+                        origins,
+                        "secrets may not be kept in a config file; set them in the environment "
+                        "or a secrets file (see the README)",
+                    )
+                )
+            elif field is None:
                 allowed = ", ".join(sorted(fields))
                 problems.append(_problem((*path, key), origins, f"unknown key; allowed: {allowed}"))
             else:

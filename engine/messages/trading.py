@@ -231,6 +231,8 @@ class OrderAccepted(Event, frozen=True, kw_only=True):
     venue_order_id: str
     instrument: str
     strategy: str
+    correlation_id: str = ""
+    """The signal's correlation id, carried by the router from the order to its events."""
 
 
 class OrderRejected(Event, frozen=True, kw_only=True):
@@ -241,6 +243,8 @@ class OrderRejected(Event, frozen=True, kw_only=True):
     strategy: str
     reason: str
     """The venue's or router's words, kept verbatim for the journal."""
+    correlation_id: str = ""
+    """The signal's correlation id, carried by the router from the order to its events."""
 
 
 class OrderCanceled(Event, frozen=True, kw_only=True):
@@ -251,6 +255,8 @@ class OrderCanceled(Event, frozen=True, kw_only=True):
     instrument: str
     strategy: str
     reason: str = ""
+    correlation_id: str = ""
+    """The signal's correlation id, carried by the router from the order to its events."""
 
 
 class OrderExpired(Event, frozen=True, kw_only=True):
@@ -260,6 +266,8 @@ class OrderExpired(Event, frozen=True, kw_only=True):
     venue_order_id: str | None = None
     instrument: str
     strategy: str
+    correlation_id: str = ""
+    """The signal's correlation id, carried by the router from the order to its events."""
 
 
 class OrderFilled(Event, frozen=True, kw_only=True):
@@ -280,6 +288,8 @@ class OrderFilled(Event, frozen=True, kw_only=True):
     """All charges for this execution (brokerage, taxes, exchange fees), in ``currency``."""
     currency: str
     liquidity_side: LiquiditySide = LiquiditySide.NO_LIQUIDITY_SIDE
+    correlation_id: str = ""
+    """The signal's correlation id, carried by the router from the order to its events."""
 
 
 class PositionChanged(Event, frozen=True, kw_only=True):

@@ -1,0 +1,259 @@
+"""``troupe run``: the long-lived service (DESIGN §9).
+
+Start: read the configuration and secrets (a problem exits 2 before anything starts), set up
+logs, resolve the API token, start the actors under the root supervisor on the threaded
+runtime, then serve the API and live view with aiohttp on uvloop in the main thread.
+
+Stop, on SIGINT or SIGTERM, in this order and within ``shutdown.timeout_s``:
+
+1. stop intake: mutating API calls answer 503;
+2. stop feeds, drain, settle orders, final reconciliation: nothing to do until the feed,
+   router and reconciler actors exist; the steps are logged as they pass;
+3. close the sockets: WebSocket clients get 1001 "going away", the listener closes;
+4. stop the actors in reverse start order, each within its own timeout.
+
+A second signal exits at once with status 130; a shutdown past its timeout exits 4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import uvloop
+
+from actors.heartbeat import NAME as HEARTBEAT
+from actors.heartbeat import Heartbeat
+from actors.trading_control import NAME as TRADING
+from actors.trading_control import TradingControl
+from actors.web_hub import NAME as WEB_HUB
+from actors.web_hub import WebHub
+from engine.config.load import ConfigError, load_config
+from engine.config.schema import TroupeConfig
+from engine.config.secrets import Secrets, load_secrets
+from engine.logs import configure_logging
+from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
+from engine.runtime import Runtime
+from engine.spec import ActorSpec, SupervisorSpec
+from web.app import serve
+from web.auth import resolve_api_token
+from web.live import LiveView
+from web.ports import EngineHandle
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_SHUTDOWN_TIMEOUT = 4
+EXIT_FORCED = 130
+
+log = structlog.get_logger("troupe.service")
+
+
+def version() -> str:
+    try:
+        return metadata.version("troupe")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def startup_problems(config: TroupeConfig, secrets: Secrets, env: Mapping[str, str]) -> list[str]:
+    """Reasons ``troupe run`` must not start with this configuration (empty: go)."""
+    problems: list[str] = []
+    if config.mode == "live":
+        # Three locks, all required (DESIGN §8), and this build has no live broker at all.
+        if env.get("TROUPE_SAFE_MODE", "on").strip().lower() != "off":
+            problems.append(
+                'mode = "live": refused while safe mode is on; set TROUPE_SAFE_MODE=off'
+            )
+        if not secrets.brokers:
+            problems.append('mode = "live": refused without broker credentials in the secrets file')
+        problems.append('mode = "live": this build has no live broker adapter yet')
+    elif config.mode == "backtest":
+        problems.append('mode = "backtest" runs with `troupe backtest`, not `troupe run`')
+    if config.runtime.kind != "threaded":
+        problems.append(
+            f'runtime.kind = "{config.runtime.kind}": `troupe run` needs the threaded runtime'
+        )
+    return problems
+
+
+def actor_tree(
+    config: TroupeConfig, deliver: Callable[[list[tuple[str, Any]]], None]
+) -> SupervisorSpec:
+    """What the service starts, in this order (stopped in reverse)."""
+    flush_ns = config.web.ws_flush_ms * 1_000_000
+    return config.runtime.apply(
+        SupervisorSpec(
+            "root",
+            [
+                ActorSpec(HEARTBEAT, Heartbeat),
+                ActorSpec(TRADING, TradingControl),
+                ActorSpec(WEB_HUB, lambda: WebHub(deliver=deliver, flush_ns=flush_ns)),
+            ],
+        )
+    )
+
+
+def run_service(
+    files: Sequence[str],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run until a signal; return the process exit status (see the module docstring)."""
+    env = os.environ if env is None else env
+    try:
+        config = load_config(files, env)
+        secrets = load_secrets(env)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    web = msgspec.structs.replace(
+        config.web,
+        **{k: v for k, v in (("host", host), ("port", port)) if v is not None},
+    )
+    config = msgspec.structs.replace(config, web=web)
+    problems = startup_problems(config, secrets, env)
+    if problems:
+        for problem in problems:
+            print(f"cannot start: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    data_dir = Path(config.data_dir)
+    configure_logging(
+        config.log.level,
+        console=config.log.console,
+        file=data_dir / config.log.file if config.log.file else None,
+        max_bytes=config.log.max_bytes,
+        backups=config.log.backups,
+    )
+    try:
+        token, generated = resolve_api_token(secrets.api_token, data_dir / config.web.token_file)
+    except (OSError, ValueError) as exc:
+        print(f"cannot start: API token: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if generated:
+        # Printed once, on the console only: the log file never sees it.
+        print(
+            f"API token (kept in {data_dir / config.web.token_file}, shown only now): "
+            f"{token.reveal()}",
+            file=sys.stderr,
+        )
+    if not _is_loopback(config.web.host):
+        log.warning(
+            "binding beyond loopback: anyone who reaches this address and holds the token "
+            "can pause and halt trading",
+            host=config.web.host,
+        )
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve(config, secrets, token))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
+    loop = asyncio.get_running_loop()
+    live = LiveView(config.web)
+    runtime = config.runtime.make_runtime()
+    engine = EngineHandle(
+        runtime=runtime,
+        config=config,
+        api_token=token,
+        version=version(),
+        started_at_ns=time.time_ns(),
+        started_monotonic_s=time.monotonic(),
+        redacted_config={
+            "config": msgspec.to_builtins(config),
+            "secrets": secrets.redacted(),
+        },
+        control_actor=TRADING,
+    )
+
+    def on_heartbeat(_topic: str, message: Any) -> None:
+        if isinstance(message, HeartbeatEmitted):
+            engine.last_heartbeat_ns = message.ts_event
+
+    runtime.add_listener(TOPIC_ENGINE, on_heartbeat)
+    tree = actor_tree(config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch))
+    await _off_loop(lambda: runtime.start(tree))
+    try:
+        site = await serve(engine, live, config.web.host, config.web.port)
+    except OSError as exc:
+        log.error("cannot listen", host=config.web.host, port=config.web.port, error=str(exc))
+        await _off_loop(runtime.stop)
+        return EXIT_FAILURE
+    log.info(
+        "engine started",
+        mode=config.mode,
+        url=f"http://{config.web.host}:{config.web.port}/api/v1/",
+        actors=len(runtime.describe().actors),
+    )
+
+    stopping = asyncio.Event()
+    signals: list[str] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signal.Signals(signum).name)
+        if len(signals) > 1:
+            print("second signal: exiting now", file=sys.stderr, flush=True)
+            os._exit(EXIT_FORCED)
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await stopping.wait()
+    log.info("stopping", signal=signals[0], timeout_s=config.shutdown.timeout_s)
+    try:
+        await asyncio.wait_for(_shut_down(engine, site, runtime), timeout=config.shutdown.timeout_s)
+    except TimeoutError:
+        log.error("shutdown timed out", timeout_s=config.shutdown.timeout_s)
+        return EXIT_SHUTDOWN_TIMEOUT
+    log.info("stopped")
+    return EXIT_OK
+
+
+async def _shut_down(engine: EngineHandle, site: Any, runtime: Runtime) -> None:
+    engine.accepting = False
+    log.info("shutdown: intake stopped (mutating API calls answer 503)")
+    log.info("shutdown: no feeds, open orders or reconciler to settle yet")
+    await site.cleanup()
+    log.info("shutdown: sockets closed")
+    await _off_loop(runtime.stop)
+    log.info("shutdown: actors stopped in reverse order")
+
+
+async def _off_loop(fn: Callable[[], None]) -> None:
+    """Run blocking runtime work on a daemon thread so the loop never waits on an actor and
+    a stuck stop cannot hold the process past the shutdown timeout."""
+    done: Future[None] = Future()
+
+    def work() -> None:
+        try:
+            fn()
+            done.set_result(None)
+        except BaseException as exc:
+            done.set_exception(exc)
+
+    threading.Thread(target=work, name="troupe-service", daemon=True).start()
+    await asyncio.wrap_future(done)
