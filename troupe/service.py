@@ -90,7 +90,7 @@ def startup_problems(config: TroupeConfig, secrets: Secrets, env: Mapping[str, s
 
 
 def actor_tree(
-    config: TroupeConfig, deliver: Callable[[list[tuple[str, Any]]], None]
+    config: TroupeConfig, deliver: Callable[[list[tuple[str, Any]]], object]
 ) -> SupervisorSpec:
     """What the service starts, in this order (stopped in reverse)."""
     flush_ns = config.web.ws_flush_ms * 1_000_000
@@ -174,6 +174,19 @@ def _is_loopback(host: str) -> bool:
 
 async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
     loop = asyncio.get_running_loop()
+    # Signals first: one that arrives while the actors start still means "stop", cleanly.
+    stopping = asyncio.Event()
+    signals: list[str] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signal.Signals(signum).name)
+        if len(signals) > 1:
+            print("second signal: exiting now", file=sys.stderr, flush=True)
+            os._exit(EXIT_FORCED)
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
     live = LiveView(config.web)
     runtime = config.runtime.make_runtime()
     engine = EngineHandle(
@@ -210,18 +223,6 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
         actors=len(runtime.describe().actors),
     )
 
-    stopping = asyncio.Event()
-    signals: list[str] = []
-
-    def on_signal(signum: int) -> None:
-        signals.append(signal.Signals(signum).name)
-        if len(signals) > 1:
-            print("second signal: exiting now", file=sys.stderr, flush=True)
-            os._exit(EXIT_FORCED)
-        stopping.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
     await stopping.wait()
     log.info("stopping", signal=signals[0], timeout_s=config.shutdown.timeout_s)
     try:

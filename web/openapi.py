@@ -1,0 +1,216 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, generated from the msgspec types of
+:mod:`web.models` (``msgspec.json.schema_components``), never written by hand.
+
+What is declared here is only the part the types cannot say: which path answers with which
+type under which status, and which paths need the bearer token. Served at
+``GET /api/v1/openapi.json`` without a token (the contract is no secret; tools fetch it first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from engine.messages.runtime import ActorsReport
+from web.models import (
+    CommandRequest,
+    ErrorEnvelope,
+    ErrorFrame,
+    HealthReport,
+    Ping,
+    PongFrame,
+    SnapshotFrame,
+    StateReport,
+    Subscribe,
+    Unsubscribe,
+    UpdateFrame,
+    VersionReport,
+)
+
+REF = "#/components/schemas/{name}"
+SECURITY_SCHEME = "bearerAuth"
+
+# The WebSocket protocol is not an HTTP operation; its frames are listed as components so
+# that client generators and readers find them in the same document.
+_WS_TYPES: tuple[type, ...] = (
+    Subscribe,
+    Unsubscribe,
+    Ping,
+    SnapshotFrame,
+    UpdateFrame,
+    PongFrame,
+    ErrorFrame,
+)
+
+_ERRORS: dict[int, str] = {
+    400: "The body is not JSON or does not fit the request type.",
+    401: "No bearer token, or not the API token.",
+    429: "Too many changes from this client; see Retry-After.",
+    500: "A bug: the server failed (logged with its traceback).",
+    503: "The engine is shutting down (code shutting_down) or cannot take commands.",
+    504: "The trading control actor did not answer in time.",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    ok: type | None
+    """The 200 body type; None for a free-form JSON object."""
+    public: bool = False
+    body: type | None = None
+    errors: tuple[int, ...] = ()
+    extra: dict[int, str] = field(default_factory=dict)
+    """Other statuses answered with the ``ok`` type (health's 503)."""
+
+
+_COMMAND_ERRORS = (400, 401, 429, 500, 503, 504)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "get",
+        "/api/v1/health",
+        "health",
+        "Liveness and readiness (no token needed)",
+        HealthReport,
+        public=True,
+        errors=(500,),
+        extra={503: "Not ready: the same body, with the problems listed."},
+    ),
+    Operation(
+        "get", "/api/v1/version", "version", "The engine version", VersionReport, errors=(401, 500)
+    ),
+    Operation(
+        "get",
+        "/api/v1/state",
+        "state",
+        "Mode, trading state and uptime",
+        StateReport,
+        errors=(401, 500),
+    ),
+    Operation(
+        "get",
+        "/api/v1/actors",
+        "actors",
+        "The supervision tree with every actor's figures",
+        ActorsReport,
+        errors=(401, 500),
+    ),
+    Operation(
+        "get",
+        "/api/v1/config",
+        "config",
+        "The effective configuration, secrets redacted",
+        None,
+        errors=(401, 500),
+    ),
+    Operation(
+        "post",
+        "/api/v1/pause",
+        "pause",
+        "Stop opening positions (trading state REDUCING)",
+        StateReport,
+        body=CommandRequest,
+        errors=_COMMAND_ERRORS,
+    ),
+    Operation(
+        "post",
+        "/api/v1/resume",
+        "resume",
+        "Trade normally again (trading state ACTIVE)",
+        StateReport,
+        body=CommandRequest,
+        errors=_COMMAND_ERRORS,
+    ),
+    Operation(
+        "post",
+        "/api/v1/halt",
+        "halt",
+        "Send no new orders at all (trading state HALTED)",
+        StateReport,
+        body=CommandRequest,
+        errors=_COMMAND_ERRORS,
+    ),
+)
+
+DESCRIPTION = """\
+Control API of a troupe engine. JSON in and out; every error is
+`{"error": {"code", "message", "details"}}` with a 4xx status for anything the client got
+wrong. Every endpoint needs `Authorization: Bearer <token>` except `health`, this document and
+the WebSocket.
+
+The live view is the WebSocket `GET /api/v1/ws` (not an HTTP operation, so not listed as a
+path): send `Subscribe`, `Unsubscribe` or `Ping`; receive `SnapshotFrame` once per topic, then
+`UpdateFrame`s whose `seq` rises by exactly 1 per topic, `PongFrame` and `ErrorFrame`. A client
+too slow to take order events is closed with code 4000 and the reason
+"too slow: resubscribe to resync".
+"""
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The whole document as builtins, ready for ``msgspec.json.encode``."""
+    types: list[Any] = [ErrorEnvelope]
+    for op in OPERATIONS:
+        types.extend(t for t in (op.ok, op.body) if t is not None and t not in types)
+    types.extend(_WS_TYPES)
+    refs, components = msgspec.json.schema_components(types, ref_template=REF)
+    ref_of = {t: ref for t, ref in zip(types, refs, strict=True)}
+    error_ref = ref_of[ErrorEnvelope]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        ok_schema = ref_of[op.ok] if op.ok is not None else {"type": "object"}
+        responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(ok_schema)}}
+        for status, text in op.extra.items():
+            responses[str(status)] = {"description": text, "content": _json(ok_schema)}
+        for status in op.errors:
+            responses[str(status)] = {"description": _ERRORS[status], "content": _json(error_ref)}
+        operation: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "responses": responses,
+        }
+        if op.public:
+            operation["security"] = []
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": False,
+                "description": "Optional; an empty body means no reason given.",
+                "content": _json(ref_of[op.body]),
+            }
+        paths.setdefault(op.path, {})[op.method] = operation
+
+    paths["/api/v1/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document (no token needed)",
+            "security": [],
+            "responses": {"200": {"description": "OK", "content": _json({"type": "object"})}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "troupe control API", "version": version, "description": DESCRIPTION},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The API token: TROUPE_API_TOKEN, or the generated token "
+                    "file (mode 0600) printed once on first start.",
+                }
+            },
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }

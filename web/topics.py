@@ -1,0 +1,56 @@
+"""The topics the live view carries, and how each is treated on the way to a browser.
+
+A topic is either one of :data:`LIVE_TOPICS` or a prefix of :data:`LIVE_PREFIXES` followed by
+a name (``bars:NSE:RELIANCE``). The web hub forwards only these; a WebSocket client may
+subscribe only to these. Everything else published inside the engine stays inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.messages.base import Overflow
+from engine.messages.runtime import TOPIC_DEAD_LETTERS, TOPIC_ENGINE, TOPIC_STATE, TOPIC_SUPERVISION
+
+LIVE_TOPICS: frozenset[str] = frozenset(
+    {
+        TOPIC_SUPERVISION,  # "actors": actors started, failed, stopped
+        TOPIC_STATE,  # "state": trading state changes
+        "alerts",
+        "signals",
+        "orders",
+        "fills",
+        "positions",
+        TOPIC_DEAD_LETTERS,
+        TOPIC_ENGINE,  # heartbeats
+    }
+)
+"""Topics carried as they are named."""
+
+LIVE_PREFIXES: tuple[str, ...] = ("bars:",)
+"""Topic families: the prefix and then an instrument, ``bars:NSE:RELIANCE``."""
+
+MAX_TOPIC_LENGTH = 200
+
+
+def is_live_topic(topic: str) -> bool:
+    """True if ``topic`` may travel to WebSocket clients."""
+    if topic in LIVE_TOPICS:
+        return True
+    if len(topic) > MAX_TOPIC_LENGTH or not topic.isprintable() or " " in topic:
+        return False
+    return any(topic.startswith(prefix) and len(topic) > len(prefix) for prefix in LIVE_PREFIXES)
+
+
+def allowed_topics_text() -> str:
+    """The allowed topics as a user reads them in an error message."""
+    families = ", ".join(f"{prefix}<instrument>" for prefix in LIVE_PREFIXES)
+    return f"{', '.join(sorted(LIVE_TOPICS))}, {families}"
+
+
+def conflation_key(message: Any) -> Any:
+    """The key under which a newer ``message`` may replace a pending one, or ``None`` if it
+    must never be dropped (order events, fills, alerts: anything not conflated by its kind)."""
+    if getattr(type(message), "overflow", Overflow.BACKPRESSURE) is Overflow.CONFLATE:
+        return message.conflation_key()
+    return None
