@@ -115,6 +115,8 @@ class Mailbox:
         wrapped = type(item) is Envelope
         message = item.message if wrapped else item
         overflow = overflow_of(message)
+        if overflow is Overflow.OF_CONTENT:
+            overflow = message.content_overflow()
         with self._lock:
             if self._retired:
                 raise MailboxClosedError

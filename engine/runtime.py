@@ -19,6 +19,8 @@ import structlog
 
 from engine.cell import Cell, CellState
 from engine.context import Context, Timer, check_delay, check_interval
+from engine.mailbox import overflow_of
+from engine.messages.base import Overflow
 from engine.messages.runtime import (
     TOPIC_DEAD_LETTERS,
     TOPIC_STATE,
@@ -48,10 +50,22 @@ log = structlog.get_logger("troupe.runtime")
 
 class Published(msgspec.Struct, frozen=True):
     """A published message with its topic, for subscribers that asked for the topic
-    (``ctx.subscribe(topic, with_topic=True)``), such as the web hub."""
+    (``ctx.subscribe(topic, with_topic=True)``), such as the web hub.
+
+    In a full mailbox it is treated as what it carries: market data conflates per
+    (topic, key), everything else is never dropped.
+    """
 
     topic: str
     message: Any
+
+    overflow: ClassVar[Overflow] = Overflow.OF_CONTENT
+
+    def content_overflow(self) -> Overflow:
+        return overflow_of(self.message)
+
+    def conflation_key(self) -> Any:
+        return (self.topic, self.message.conflation_key())
 
 
 class DeadLetterError(Exception):

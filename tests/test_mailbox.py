@@ -10,6 +10,7 @@ from engine.actor import Actor, handles
 from engine.backoff import Backoff
 from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError
 from engine.messages import QuoteTick, TradeTick
+from engine.runtime import Published
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.stats import ActorFigures
 from engine.testing import Driver
@@ -196,3 +197,20 @@ def test_runtime_back_pressures_an_outside_sender_instead_of_dropping() -> None:
     assert got == [Ping(n) for n in range(100)]
     status = driver.runtime.describe().actors[0]
     assert status.backpressure_waits > 0 and status.conflated == 0
+
+
+def test_published_market_data_conflates_per_topic_and_instrument() -> None:
+    box, figures = opened(2)
+    box.put(Published(topic="ticks:INFY", message=tick("INFY", 1.0)), may_wait=False)
+    box.put(Published(topic="orders", message=Ping(1)), may_wait=False)
+    box.put(Published(topic="ticks:INFY", message=tick("INFY", 2.0)), may_wait=False)
+    box.put(Published(topic="orders", message=Ping(2)), may_wait=False)  # never dropped
+
+    got = drain(box)
+
+    assert got == [
+        Published(topic="orders", message=Ping(1)),
+        Published(topic="ticks:INFY", message=tick("INFY", 2.0)),
+        Published(topic="orders", message=Ping(2)),
+    ]
+    assert (figures.conflated, figures.over_capacity_admits) == (1, 1)

@@ -33,6 +33,10 @@ class Overflow(enum.Enum):
     CONFLATE = "conflate"
     """Latest value wins: a pending message with the same conflation key is replaced."""
 
+    OF_CONTENT = "of_content"
+    """A wrapper (``Published``) that takes the policy of the message it carries, through
+    its ``content_overflow()``."""
+
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
     """Base of every message. Encoded to JSON with a ``"type"`` field naming the class."""
