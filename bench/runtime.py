@@ -641,14 +641,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
     args = parser.parse_args(argv)
 
+    return report(run, quick=args.quick, as_json=args.json)
+
+
+def report(measure: Callable[..., Figures], *, quick: bool, as_json: bool) -> int:
+    """Run ``measure(quick=..., progress=...)`` and print its figures: one JSON object with
+    ``as_json``, else progress lines on stderr and a table. Shared by every benchmark."""
+
     def to_stderr(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    figures = run(quick=args.quick, progress=None if args.json else to_stderr)
-    if args.json:
-        print(json.dumps(rounded(figures)))
-    else:
-        print(table(figures))
+    figures = measure(quick=quick, progress=None if as_json else to_stderr)
+    print(json.dumps(rounded(figures)) if as_json else table(figures))
     return 0
 
 

@@ -113,11 +113,6 @@ def running_server(
         control_actor=TRADING,
     )
 
-    def on_heartbeat(_topic: str, message: Any) -> None:
-        if isinstance(message, HeartbeatEmitted):
-            engine.last_heartbeat_ns = message.ts_event
-
-    runtime.add_listener(TOPIC_ENGINE, on_heartbeat)
     flush_ns = config.web.ws_flush_ms * 1_000_000
     children: list[ActorSpec | SupervisorSpec] = [
         ActorSpec(TRADING, TradingControl),

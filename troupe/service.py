@@ -44,7 +44,6 @@ from engine.config.load import ConfigError, load_config
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secrets, load_secrets
 from engine.logs import configure_logging
-from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
 from web.app import serve
@@ -203,11 +202,6 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
         control_actor=TRADING,
     )
 
-    def on_heartbeat(_topic: str, message: Any) -> None:
-        if isinstance(message, HeartbeatEmitted):
-            engine.last_heartbeat_ns = message.ts_event
-
-    runtime.add_listener(TOPIC_ENGINE, on_heartbeat)
     tree = actor_tree(config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch))
     await _off_loop(lambda: runtime.start(tree))
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
+from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.runtime import Runtime
 
 
@@ -33,5 +34,12 @@ class EngineHandle:
     accepting: bool = True
     """False once shutdown has begun: mutating endpoints answer 503."""
     last_heartbeat_ns: int | None = None
-    """Engine time of the last HeartbeatEmitted seen on the "engine" topic (the service sets
-    it from a listener); readiness wants it recent."""
+    """Engine time of the last HeartbeatEmitted seen on the "engine" topic; readiness wants
+    it recent. Kept current by a listener this handle registers on its runtime."""
+
+    def __post_init__(self) -> None:
+        self.runtime.add_listener(TOPIC_ENGINE, self._on_engine_event)
+
+    def _on_engine_event(self, _topic: str, message: Any) -> None:
+        if isinstance(message, HeartbeatEmitted):
+            self.last_heartbeat_ns = message.ts_event
