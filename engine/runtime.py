@@ -109,6 +109,12 @@ class Runtime(abc.ABC):
         """A draw in [0, 1) for back-off jitter (seeded in simulation)."""
 
     @abc.abstractmethod
+    def call_at(self, due_ns: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when this runtime's clock reaches ``due_ns`` (ns since the epoch, UTC).
+        ``fn`` must be quick and must not block. Makes a runtime an
+        :class:`engine.data_client.Scheduler`."""
+
+    @abc.abstractmethod
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the supervision context after ``delay_s`` seconds."""
 

@@ -251,6 +251,12 @@ class ThreadedRuntime(Runtime):
         else:
             self._timers.call_later(delay_s, lambda: self._to_supervision(fn))
 
+    def call_at(self, due_ns: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the timer thread once the wall clock reaches ``due_ns`` (ns since the
+        epoch, UTC). ``fn`` must be quick and must not block (data clients use this)."""
+        delay_ns = max(0, due_ns - time.time_ns())
+        self._timers.call_at(time.monotonic_ns() + delay_ns, fn)
+
     def _to_supervision(self, fn: Callable[[], None]) -> None:
         with self._steps_lock:
             self._supervision_steps += 1

@@ -185,3 +185,18 @@ def test_timer_validation_names_the_bad_value(driver: Driver) -> None:
         "interval_ns must be > 0 ns, got 0",
         "delay_ns must be an int of nanoseconds, got 1.5",
     ]
+
+
+def test_call_at_runs_a_callback_at_runtime_time(driver: Driver) -> None:
+    """Data clients schedule through the runtime: simulated time, or the wall clock."""
+    fired: list[int] = []
+    driver.start(SupervisorSpec("root", []))
+    runtime = driver.runtime
+    due = runtime.now_ns() + 20 * MILLISECOND
+
+    runtime.call_at(due, lambda: fired.append(runtime.now_ns()))
+    driver.wait_for(lambda: len(fired) == 1, what="the callback")
+
+    assert fired[0] >= due - MILLISECOND
+    if driver.simulated:
+        assert fired == [due]

@@ -20,6 +20,7 @@ from engine.messages.market import (
     AggressorSide,
     Bar,
     QuoteTick,
+    TickBatch,
     TradeTick,
 )
 from engine.messages.runtime import (
@@ -111,6 +112,7 @@ __all__ = [
     "SubmitOrder",
     "SupervisorGaveUp",
     "SupervisorStatus",
+    "TickBatch",
     "TimeInForce",
     "TradeIntent",
     "TradeTick",

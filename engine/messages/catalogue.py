@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from engine.messages.base import Command, Event, MarketData, Message, Report
-from engine.messages.market import Bar, QuoteTick, TradeTick
+from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.runtime import (
     ActorFailed,
     ActorsReport,
@@ -61,6 +61,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     # market data
     TradeTick,
     QuoteTick,
+    TickBatch,
     Bar,
     # decisions
     Signal,

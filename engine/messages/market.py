@@ -10,9 +10,9 @@ indicators, where floats are fine (DESIGN §6); money that is booked is ``Decima
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
-from engine.messages.base import MarketData
+from engine.messages.base import MarketData, Overflow
 
 
 class AggressorSide(enum.Enum):
@@ -28,8 +28,10 @@ class TradeTick(MarketData, frozen=True, kw_only=True):
 
     price: float
     """Traded price, in the instrument's quote currency per unit (rupees, dollars)."""
-    size: int
-    """Traded quantity, in units (shares, contracts or lots as the instrument counts them)."""
+    size: float
+    """Traded quantity, in units (shares, contracts or lots as the instrument counts them);
+    fractional where the venue trades fractions (crypto). A float is exact for whole numbers
+    up to 2**53, far beyond any session's volume."""
     trade_id: str | None = None
     """The venue's id for the trade; lets a feed drop duplicates after a reconnect."""
     aggressor: AggressorSide = AggressorSide.NO_AGGRESSOR
@@ -66,8 +68,8 @@ class Bar(MarketData, frozen=True, kw_only=True):
     low: float
     close: float
     """Open, high, low, close prices, in quote currency per unit."""
-    volume: int
-    """Total traded quantity in the bar, in units."""
+    volume: float
+    """Total traded quantity in the bar, in units (fractional for crypto)."""
     trade_count: int
     """Number of trades in the bar; 0 for a bar carried forward over a quiet interval."""
     vwap: float
@@ -77,3 +79,17 @@ class Bar(MarketData, frozen=True, kw_only=True):
         # One mailbox may receive 1m and 5m bars of the same instrument; a fresh 1m bar must
         # not replace a pending 5m bar, so the interval is part of the key.
         return (type(self), self.instrument, self.interval)
+
+
+class TickBatch(MarketData, frozen=True, kw_only=True):
+    """Several ticks travelling together under load, in the order they happened.
+
+    Handling a batch must give exactly the results of handling its ticks one by one. A batch
+    may mix instruments (``instrument`` is then ``""``), so it is never conflated: dropping one
+    would drop every tick in it.
+    """
+
+    ticks: list[TradeTick | QuoteTick]
+    instrument: str = ""
+
+    overflow: ClassVar[Overflow] = Overflow.BACKPRESSURE
