@@ -28,6 +28,7 @@ from engine.context import Timer, check_delay
 from engine.correlation import call_correlated, carries_correlation
 from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
 from engine.spec import ActorSpec, SupervisorSpec
+from engine.supervision import SHUTDOWN, SIBLING
 
 _RUNNING = CellState.RUNNING
 # Handler latency is sampled (one event in 16) on the inline path: two clock reads per event
@@ -339,8 +340,12 @@ class SimulatedRuntime(Runtime):
 
     def stop_actor(self, spec: ActorSpec, reason: str) -> None:
         cell = self._cells[spec.name]
+        if reason == SHUTDOWN:
+            # Drain: everything due now runs first, so what the actors stopped before this
+            # one sent it on their way out (a last bar, a last report) is handled.
+            self.run(until_ns=self._now)
         self._end_incarnation(cell, reason)
-        cell.state = CellState.RESTARTING if reason == "sibling" else CellState.STOPPED
+        cell.state = CellState.RESTARTING if reason == SIBLING else CellState.STOPPED
 
     def retire_actor(self, spec: ActorSpec, reason: str) -> None:
         cell = self._cells[spec.name]

@@ -31,6 +31,12 @@ from typing import Any, Protocol
 from engine.messages.runtime import TOPIC_SUPERVISION, SupervisorGaveUp, SupervisorStatus
 from engine.spec import ActorSpec, Restart, Strategy, SupervisorSpec, unique_names
 
+# Why an incarnation is stopped. Only SHUTDOWN drains the mailbox first: after SIBLING and
+# ESCALATION the queued messages wait for the next incarnation.
+SHUTDOWN = "shutdown"
+SIBLING = "sibling"
+ESCALATION = "escalation"
+
 
 class Host(Protocol):
     """What a runtime provides to supervision."""
@@ -45,7 +51,8 @@ class Host(Protocol):
 
     def stop_actor(self, spec: ActorSpec, reason: str) -> None:
         """End the running incarnation (``on_stop``, timers cancelled) within its shutdown
-        timeout; keep its mailbox for the next incarnation."""
+        timeout; keep its mailbox for the next incarnation. With ``SHUTDOWN``, let it handle
+        what is already queued first (within the same timeout)."""
         ...
 
     def retire_actor(self, spec: ActorSpec, reason: str) -> None:
@@ -154,8 +161,9 @@ class Supervision:
         self._start_node(self.root)
 
     def shutdown(self) -> None:
-        """Stop the whole tree in reverse order; nothing is restarted afterwards."""
-        self._stop_node(self.root)
+        """Stop the whole tree in reverse order, each actor after draining its mailbox;
+        nothing is restarted afterwards."""
+        self._stop_node(self.root, SHUTDOWN)
 
     def actor_failed(self, name: str, incarnation: int, error: str) -> None:
         """Incarnation ``incarnation`` of actor ``name`` crashed (its incarnation has ended)."""
@@ -276,7 +284,7 @@ class Supervision:
         victims = self._victims(node, child)
         for sibling in reversed(victims):
             if sibling is not child and sibling.running:
-                self._stop_child(sibling, "sibling")
+                self._stop_child(sibling, SIBLING)
         chosen = {id(c) for c in victims} | {id(c) for c in carry}
         plan = [c for c in node.children if id(c) in chosen]
         delay = child.spec.backoff.delay_s(child.consecutive_failures, self._host.uniform())
@@ -305,7 +313,7 @@ class Supervision:
         restarts = len(node.restarts)
         for sibling in reversed(node.children):
             if sibling.running:
-                self._stop_child(sibling, "shutdown")
+                self._stop_child(sibling, ESCALATION)
         reason = (
             f"supervisor {node.spec.name!r} gave up: more than {node.spec.intensity} restarts "
             f"in {node.spec.period_s:g}s; last failure in {child.name!r}: {error}"
@@ -332,13 +340,13 @@ class Supervision:
         if child.actor is not None:
             self._host.stop_actor(child.actor, reason)
         elif child.node is not None:
-            self._stop_node(child.node)
+            self._stop_node(child.node, reason)
 
-    def _stop_node(self, node: _Node) -> None:
+    def _stop_node(self, node: _Node, reason: str) -> None:
         node.generation += 1
         for child in reversed(node.children):
             if child.running:
-                self._stop_child(child, "shutdown")
+                self._stop_child(child, reason)
 
     def _retire(self, child: _Child, reason: str) -> None:
         child.retired = True
@@ -346,6 +354,6 @@ class Supervision:
         if child.actor is not None:
             self._host.retire_actor(child.actor, reason)
         elif child.node is not None:
-            self._stop_node(child.node)
+            self._stop_node(child.node, reason)
             for grandchild in child.node.children:
                 self._retire(grandchild, reason)

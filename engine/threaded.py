@@ -41,6 +41,7 @@ from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError, overflo
 from engine.messages.base import Overflow
 from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, describe_error
 from engine.spec import DEDICATED, ActorSpec, SupervisorSpec
+from engine.supervision import SHUTDOWN, SIBLING
 from engine.timer_service import TimerService
 
 log = structlog.get_logger("troupe.threaded")
@@ -57,6 +58,11 @@ class _ThreadRole(threading.local):
 
 
 _local = _ThreadRole()
+
+
+def _never_wait() -> None:
+    _local.no_wait = True
+
 
 LATENCY_SAMPLE_MASK = 7
 """Handler latency is timed on one message in eight: enough for percentiles, and two clock
@@ -222,7 +228,9 @@ class ThreadedRuntime(Runtime):
         self._pools: dict[str, list[_Executor]] = {}
         self._pool_next: dict[str, itertools.count[int]] = {}
         self._refs: list[pykka.ActorRef[Any]] = []
-        self._timers = TimerService()
+        # The timer thread must never wait on a full mailbox: it fires every timer and data
+        # client callback in the process, so its sends are admitted over the bound (counted).
+        self._timers = TimerService(on_thread_start=_never_wait)
         self._supervisor_queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._supervisor_thread = threading.Thread(
             target=self._supervise_loop, name="troupe-supervision", daemon=True
@@ -519,7 +527,7 @@ class ThreadedRuntime(Runtime):
     def _stop_here(self, cell: _ThreadCell, reply: Future[None], reason: str) -> None:
         self._end_incarnation(cell, reason)
         if cell.state is not CellState.RETIRED:
-            cell.state = CellState.RESTARTING if reason == "sibling" else CellState.STOPPED
+            cell.state = CellState.RESTARTING if reason == SIBLING else CellState.STOPPED
         reply.set_result(None)
 
     def _executor_failed(self, executor: _Executor, exc: BaseException | None) -> None:
@@ -567,11 +575,21 @@ class ThreadedRuntime(Runtime):
     def stop_actor(self, spec: ActorSpec, reason: str) -> None:
         cell = self._cells[spec.name]
         assert isinstance(cell, _ThreadCell) and cell.executor is not None
+        deadline = time.monotonic() + spec.shutdown_timeout_s
+        if reason == SHUTDOWN:
+            # Drain: let the actor handle what is queued (what the actors stopped before it
+            # sent on their way out), within the same timeout as its on_stop.
+            while (
+                cell.state is CellState.RUNNING
+                and cell.mailbox.busy
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.001)
         cell.mailbox.close()
         reply: Future[None] = Future()
         cell.executor.actor_ref.tell((_STOP, cell, (reply, reason)))
         try:
-            reply.result(timeout=spec.shutdown_timeout_s)
+            reply.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             # A Python thread cannot be killed: the incarnation is abandoned, and its
             # executor (a daemon thread) will not hold the process at exit.

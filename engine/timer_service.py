@@ -16,7 +16,8 @@ log = structlog.get_logger("troupe.timers")
 class TimerService:
     """Runs callbacks at monotonic deadlines (ns). Callbacks must be quick and never block."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_thread_start: Callable[[], None] | None = None) -> None:
+        self._on_thread_start = on_thread_start
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -41,6 +42,8 @@ class TimerService:
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
+        if self._on_thread_start is not None:
+            self._on_thread_start()
         while True:
             with self._cond:
                 while not self._stopped:

@@ -33,6 +33,7 @@ from engine.messages import (
     catalogue,
     decode,
     encode,
+    feed,
     json_schema,
     market,
     naming_problems,
@@ -115,7 +116,7 @@ def _declared_messages(module: ModuleType) -> set[type[Message]]:
 
 def test_catalogue_lists_every_concrete_message_once() -> None:
     # Arrange
-    declared = set().union(*(_declared_messages(m) for m in (base, runtime, market, trading)))
+    declared = set().union(*(_declared_messages(m) for m in (base, runtime, market, feed, trading)))
 
     # Act
     listed = list(CATALOGUE)

@@ -293,3 +293,29 @@ def test_actor_started_events_follow_each_incarnation(driver: Driver) -> None:
 
     started = [(m.name, m.incarnation) for m in capture.messages(kind=ActorStarted)]
     assert started[:2] == [("a", 1), ("a", 2)]
+
+
+def test_a_graceful_stop_drains_what_later_actors_sent_on_their_way_out(driver: Driver) -> None:
+    journal = Journal()
+
+    class Farewell(Worker):
+        def on_stop(self) -> None:
+            self.ctx.send("a", Ping(99))  # a last bar, a last report
+            super().on_stop()
+
+    capture = Capture(driver.runtime, [TOPIC_DEAD_LETTERS])
+    driver.start(
+        SupervisorSpec(
+            "root",
+            [ActorSpec("a", lambda: Worker(journal)), ActorSpec("b", lambda: Farewell(journal))],
+        )
+    )
+    for n in range(50):
+        driver.send("a", Ping(n))
+
+    driver.runtime.stop()
+
+    assert pings(journal, "a") == [*range(50), 99]
+    assert capture.messages(kind=MessageDeadLettered) == []
+    stops = [who for who, what in journal.events if what[0] == "stop"]
+    assert stops == ["b", "a"]

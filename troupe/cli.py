@@ -21,7 +21,11 @@ from engine.config.secrets import load_secrets
 EXIT_OK = 0
 EXIT_USAGE = 2
 
-BENCHMARKS: dict[str, str] = {"runtime": "bench.runtime", "web": "bench.web"}
+BENCHMARKS: dict[str, str] = {
+    "runtime": "bench.runtime",
+    "web": "bench.web",
+    "market": "bench.market",
+}
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
 
@@ -70,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("path", nargs="?", default="-", help="file to write, or - for stdout")
     new.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    verbs.add_parser(
+        "trades-to-ohlcv",
+        help="aggregate a CSV of trades into OHLCV bars",
+        description="Read trades (ts,price,size) and write bars "
+        "(start,open,high,low,close,volume,trades,vwap) with the engine's own aggregation. "
+        "Run `troupe trades-to-ohlcv --help` for its options.",
+        add_help=False,
+    )
 
     bench = verbs.add_parser(
         "bench",
@@ -134,6 +147,12 @@ def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["trades-to-ohlcv"]:
+        # Its own parser, so its --help lists its options (and it stays usable on its own).
+        from troupe.trades_to_ohlcv import main as trades_to_ohlcv  # noqa: PLC0415
+
+        return trades_to_ohlcv(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb == "bench":

@@ -7,10 +7,11 @@ runtime, then serve the API and live view with aiohttp on uvloop in the main thr
 Stop, on SIGINT or SIGTERM, in this order and within ``shutdown.timeout_s``:
 
 1. stop intake: mutating API calls answer 503;
-2. stop feeds, drain, settle orders, final reconciliation: nothing to do until the feed,
-   router and reconciler actors exist; the steps are logged as they pass;
+2. settle orders and reconcile: nothing to do until the router and reconciler exist;
 3. close the sockets: WebSocket clients get 1001 "going away", the listener closes;
-4. stop the actors in reverse start order, each within its own timeout.
+4. stop the actors in reverse start order, each within its own timeout: the feed first (it
+   was started last), then the bar aggregator, whose last bars the candle recorder writes;
+5. close the database once the recorder has handed over its last batch.
 
 A second signal exits at once with status 130; a shutdown past its timeout exits 4.
 """
@@ -46,6 +47,7 @@ from engine.config.secrets import Secrets, load_secrets
 from engine.logs import configure_logging
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
+from troupe.market import MarketData, market_data
 from web.app import serve
 from web.auth import resolve_api_token
 from web.live import LiveView
@@ -89,9 +91,12 @@ def startup_problems(config: TroupeConfig, secrets: Secrets, env: Mapping[str, s
 
 
 def actor_tree(
-    config: TroupeConfig, deliver: Callable[[list[tuple[str, Any]]], object]
+    config: TroupeConfig,
+    deliver: Callable[[list[tuple[str, Any]]], object],
+    market: Sequence[ActorSpec] = (),
 ) -> SupervisorSpec:
-    """What the service starts, in this order (stopped in reverse)."""
+    """What the service starts, in this order (stopped in reverse): the engine's own actors,
+    then market data with the feed last, so that stopping begins with the feed."""
     flush_ns = config.web.ws_flush_ms * 1_000_000
     return config.runtime.apply(
         SupervisorSpec(
@@ -100,6 +105,7 @@ def actor_tree(
                 ActorSpec(HEARTBEAT, Heartbeat),
                 ActorSpec(TRADING, TradingControl),
                 ActorSpec(WEB_HUB, lambda: WebHub(deliver=deliver, flush_ns=flush_ns)),
+                *market,
             ],
         )
     )
@@ -158,8 +164,18 @@ def run_service(
             "can pause and halt trading",
             host=config.web.host,
         )
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(config, secrets, token))
+    runtime = config.runtime.make_runtime()
+    try:
+        market = market_data(config, runtime)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"cannot start: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_serve(config, secrets, token, runtime, market))
+    finally:
+        market.close()  # after the actors: the recorder's last batch is written first
 
 
 def _is_loopback(host: str) -> bool:
@@ -171,7 +187,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
+async def _serve(
+    config: TroupeConfig, secrets: Secrets, token: Any, runtime: Runtime, market: MarketData
+) -> int:
     loop = asyncio.get_running_loop()
     # Signals first: one that arrives while the actors start still means "stop", cleanly.
     stopping = asyncio.Event()
@@ -187,7 +205,6 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     live = LiveView(config.web)
-    runtime = config.runtime.make_runtime()
     engine = EngineHandle(
         runtime=runtime,
         config=config,
@@ -202,7 +219,9 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
         control_actor=TRADING,
     )
 
-    tree = actor_tree(config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch))
+    tree = actor_tree(
+        config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch), market.specs
+    )
     await _off_loop(lambda: runtime.start(tree))
     try:
         site = await serve(engine, live, config.web.host, config.web.port)
@@ -215,6 +234,8 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
         mode=config.mode,
         url=f"http://{config.web.host}:{config.web.port}/api/v1/",
         actors=len(runtime.describe().actors),
+        source=config.market.source,
+        instruments=len(market.instruments),
     )
 
     await stopping.wait()
@@ -231,11 +252,11 @@ async def _serve(config: TroupeConfig, secrets: Secrets, token: Any) -> int:
 async def _shut_down(engine: EngineHandle, site: Any, runtime: Runtime) -> None:
     engine.accepting = False
     log.info("shutdown: intake stopped (mutating API calls answer 503)")
-    log.info("shutdown: no feeds, open orders or reconciler to settle yet")
+    log.info("shutdown: no open orders or reconciler to settle yet")
     await site.cleanup()
     log.info("shutdown: sockets closed")
     await _off_loop(runtime.stop)
-    log.info("shutdown: actors stopped in reverse order")
+    log.info("shutdown: actors stopped in reverse order, the feed first")
 
 
 async def _off_loop(fn: Callable[[], None]) -> None:

@@ -106,6 +106,102 @@ class ShutdownConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
     ] = 30.0
 
 
+class SimMarketConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The synthetic market (adapters/sim): seeded, around the clock by default."""
+
+    seed: Annotated[int, Meta(description="Seed of the price paths and trade times.")] = 7
+    ticks_per_second: Annotated[
+        float, Meta(gt=0, description="Ticks per second over all instruments, on average.")
+    ] = 20.0
+    open: Annotated[str, Meta(description='Session open, local "HH:MM" ("00:00": midnight).')] = (
+        "00:00"
+    )
+    close: Annotated[str, Meta(description='Session close, local "HH:MM" ("24:00": midnight).')] = (
+        "24:00"
+    )
+    tz: Annotated[str, Meta(description="Time zone of open and close.")] = "UTC"
+
+
+class ReplayConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Historical data from a CSV file (adapters/replay)."""
+
+    file: Annotated[
+        str,
+        Meta(
+            description="CSV of bars (Date,Open,High,Low,Close[,Adj Close],Volume or "
+            "Date,Time,Open,...) or ticks (ts,price,size)."
+        ),
+    ] = ""
+    instrument: Annotated[str, Meta(description="The instrument the file holds.")] = ""
+    tz: Annotated[str, Meta(description="Time zone of timestamps that carry none.")] = "UTC"
+    speed: Annotated[
+        float,
+        Meta(ge=0, description="1 = real time, 60 = a minute a second, 0 = as fast as possible."),
+    ] = 60.0
+
+
+class MarketConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where prices come from and which instruments are traded."""
+
+    source: Annotated[
+        Literal["sim", "replay"],
+        Meta(description="sim: the synthetic market; replay: a CSV file (see [market.replay])."),
+    ] = "sim"
+    instruments: Annotated[
+        list[str],
+        Meta(description="Instrument ids to subscribe (from the instrument master)."),
+    ] = msgspec.field(
+        default_factory=lambda: ["NSE:RELIANCE", "NSE:INFY", "NSE:TCS", "NSE:HDFCBANK", "NSE:SBIN"]
+    )
+    instruments_file: Annotated[
+        str, Meta(description="Instrument master, CSV or TOML; empty: config/instruments.csv.")
+    ] = ""
+    calendar_dir: Annotated[
+        str,
+        Meta(description="A folder of calendar files overriding the shipped ones; empty: none."),
+    ] = ""
+    stale_after: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="An instrument is stale after this many expected intervals of "
+            "silence while its market is open.",
+        ),
+    ] = 5.0
+    sim: SimMarketConfig = msgspec.field(default_factory=SimMarketConfig)
+    replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)
+
+
+class BarsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Bars built from trades, published on bars:<instrument>."""
+
+    intervals: Annotated[
+        list[str], Meta(description="Time bar intervals: 1s 5s 15s 30s 1m 3m 5m 15m 30m 1h 1d.")
+    ] = msgspec.field(default_factory=lambda: ["1m", "5m"])
+    empty: Annotated[
+        Literal["skip", "flat"],
+        Meta(description="An interval without trades: no bar, or a flat bar at the last close."),
+    ] = "skip"
+    close_delay_ms: Annotated[
+        int,
+        Meta(ge=0, description="A quiet instrument's bar closes this long after its end."),
+    ] = 250
+
+
+class StoreConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The database (SQLite by default) where candles are kept."""
+
+    url: Annotated[
+        str,
+        Meta(description="SQLAlchemy async URL; empty: sqlite+aiosqlite:///<data_dir>/troupe.db."),
+    ] = ""
+    record_bars: Annotated[bool, Meta(description="Store every closed bar.")] = True
+    batch_size: Annotated[int, Meta(ge=1, description="Bars written per batch.")] = 500
+    flush_ms: Annotated[
+        int, Meta(ge=1, description="A partial batch is written after this long.")
+    ] = 1000
+
+
 class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration of one engine process."""
 
@@ -124,3 +220,6 @@ class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     web: WebConfig = msgspec.field(default_factory=WebConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
+    market: MarketConfig = msgspec.field(default_factory=MarketConfig)
+    bars: BarsConfig = msgspec.field(default_factory=BarsConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)

@@ -14,6 +14,17 @@ from typing import Any
 import msgspec
 
 from engine.messages.base import Command, Event, MarketData, Message, Report
+from engine.messages.feed import (
+    DescribeFeedHealth,
+    FeedConnected,
+    FeedDisconnected,
+    FeedGapReport,
+    FeedHealthReport,
+    FeedResumed,
+    FeedStalled,
+    SubscribeInstruments,
+    UnsubscribeInstruments,
+)
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.runtime import (
     ActorFailed,
@@ -63,6 +74,16 @@ CATALOGUE: tuple[type[Message], ...] = (
     QuoteTick,
     TickBatch,
     Bar,
+    # market-data feeds
+    SubscribeInstruments,
+    UnsubscribeInstruments,
+    DescribeFeedHealth,
+    FeedConnected,
+    FeedDisconnected,
+    FeedStalled,
+    FeedResumed,
+    FeedGapReport,
+    FeedHealthReport,
     # decisions
     Signal,
     TradeIntent,

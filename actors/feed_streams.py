@@ -1,0 +1,67 @@
+"""What a feed keeps per subscribed instrument, beside the tick tape: arrivals, staleness,
+the gap left by a dropped connection, the good ticks of the batch being handled."""
+
+from __future__ import annotations
+
+from engine.data_client import Tick
+from engine.messages.feed import ticks_topic
+from engine.tick_validation import TickTape
+
+
+class InstrumentStream:
+    """One instrument's ticks as its feed sees them. Times are the feed's clock, ns.
+
+    ``admit`` is the tape's (:meth:`TickTape.admit`), bound once: it is called per tick.
+    """
+
+    __slots__ = (
+        "admit",
+        "arrived_ns",
+        "expected_ns",
+        "gap_from",
+        "instrument",
+        "pending",
+        "stalled",
+        "tape",
+        "topic",
+        "was_open",
+        "watch_from",
+    )
+
+    def __init__(self, tape: TickTape, expected_ns: int, now_ns: int, is_open: bool) -> None:
+        self.tape = tape
+        self.instrument = tape.instrument
+        self.topic = ticks_topic(tape.instrument)
+        self.admit = tape.admit
+        self.expected_ns = expected_ns
+        """How often ticks normally arrive while the market is open, ns."""
+        self.pending: list[Tick] = []
+        """Good ticks of the batch being handled, until they are passed on."""
+        self.arrived_ns: int | None = None
+        """When the last good tick arrived; ``None`` before the first."""
+        self.watch_from = now_ns
+        """Silence counts from here at the earliest: subscription or market open."""
+        self.was_open = is_open
+        self.stalled = False
+        self.gap_from: tuple[int | None, int] | None = None
+        """After a drop, until the first good tick: (``ts_event`` of the last good tick
+        before it or ``None``, when the connection dropped)."""
+
+    def quiet_since(self) -> int:
+        """Since when the instrument has been silent, for the watchdog."""
+        arrived = self.arrived_ns
+        return self.watch_from if arrived is None else max(arrived, self.watch_from)
+
+    def note_open(self, is_open: bool, now_ns: int) -> bool:
+        """Record whether the market is open now; the silence of a market that just opened
+        counts from its opening, not from yesterday's last tick. Returns ``is_open``."""
+        if is_open and not self.was_open:
+            self.watch_from = now_ns
+        self.was_open = is_open
+        return is_open
+
+    def mark_drop(self, now_ns: int) -> None:
+        """The connection dropped at ``now_ns``; keeps the first drop of a series until the
+        gap is reported."""
+        if self.gap_from is None:
+            self.gap_from = (self.tape.last_event_ns, now_ns)

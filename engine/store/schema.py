@@ -1,0 +1,50 @@
+"""The tables the store keeps, as SQLAlchemy Core metadata, and their schema versions.
+
+Times are integer nanoseconds since the epoch, UTC (``BigInteger``: 64 bits on every
+backend). Candle prices and volumes are ``REAL``: market data is float (DESIGN §6). A NaN
+price is stored as ``NULL`` (that is what SQLite makes of it) and read back as NaN, so one odd
+bar never fails the batch it travels in.
+
+There are no migrations yet. Each component records its version in ``schema_version`` when
+its tables are first created; a database written by a newer build is refused rather than
+misread (:class:`engine.store.database.SchemaVersionError`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("component", String, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+"""One row per component: the schema version its tables were created with."""
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("instrument", String, primary_key=True),
+    Column("interval", String, primary_key=True),
+    Column("ts_event", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts_close", BigInteger, nullable=False),
+    Column("ts_init", BigInteger, nullable=False),
+    Column("open", Float, nullable=True),
+    Column("high", Float, nullable=True),
+    Column("low", Float, nullable=True),
+    Column("close", Float, nullable=True),
+    Column("volume", Float, nullable=True),
+    Column("trade_count", BigInteger, nullable=False),
+    Column("vwap", Float, nullable=True),
+    # Clustered on the key: a range of one instrument's bars is one contiguous read.
+    sqlite_with_rowid=False,
+)
+"""One row per bar: ``(instrument, interval, ts_event)`` is the key, ``ts_event`` the bar's
+start (inclusive) and ``ts_close`` its end (exclusive), as in
+:class:`engine.messages.market.Bar`."""
+
+SCHEMA_VERSIONS: dict[str, int] = {"candles": 1}
+"""The version of each component's tables that this build writes and reads."""
