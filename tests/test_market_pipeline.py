@@ -82,3 +82,17 @@ def test_an_unknown_instrument_is_a_configuration_problem(tmp_path: Path) -> Non
 
     [problem] = error.value.problems
     assert problem.startswith("market.instruments: unknown instrument 'NSE:NOPE'; the master has:")
+
+
+def test_session_alignment_starts_nse_bars_at_the_open() -> None:
+    from engine.calendars import calendar
+    from engine.timezones import from_exchange_time
+    from troupe.market import session_origin
+
+    origin = session_origin(calendar("NSE"), "Asia/Kolkata")
+    ts = from_exchange_time("2026-11-20T10:01:30", "Asia/Kolkata")  # a Friday session
+
+    assert origin(ts) == from_exchange_time("2026-11-20T09:15:00", "Asia/Kolkata")
+    # Saturday: no session, bars fall back to local midnight
+    saturday = from_exchange_time("2026-11-21T10:00:00", "Asia/Kolkata")
+    assert origin(saturday) == from_exchange_time("2026-11-21T00:00:00", "Asia/Kolkata")

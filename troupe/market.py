@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from actors.feed_config import FeedConfig
 from adapters.replay import CsvReplay, CsvSource
 from adapters.sim import SimInstrument, SimMarket, TradingHours
 from engine.calendars import calendar
-from engine.calendars.market_calendar import CalendarRangeError
+from engine.calendars.market_calendar import CalendarRangeError, MarketCalendar
 from engine.config.load import ConfigError
 from engine.config.schema import TroupeConfig
 from engine.data_client import DataClient
@@ -33,6 +34,7 @@ from engine.messages.market import Bar
 from engine.runtime import Runtime
 from engine.spec import ActorSpec
 from engine.store import CandleStore, Database
+from engine.timezones import at_local_time, exchange_date
 
 FEED = "feed"
 MS = 1_000_000
@@ -96,6 +98,14 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
             )
         )
     intervals = list(config.bars.intervals)
+    origins = (
+        {
+            i.id: session_origin(calendar(i.calendar, market.calendar_dir or None), i.time_zone)
+            for i in instruments
+        }
+        if config.bars.align == "session"
+        else None
+    )
     specs.append(
         ActorSpec(
             BAR_AGGREGATOR,
@@ -103,6 +113,7 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
                 {"*": intervals},
                 close_delay_ns=config.bars.close_delay_ms * MS,
                 empty=config.bars.empty,
+                origins=origins,
             ),
         )
     )
@@ -123,6 +134,27 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
         )
     )
     return MarketData(specs=specs, database=database, instruments=[i.id for i in instruments])
+
+
+def session_origin(market_calendar: MarketCalendar, tz: str) -> Callable[[int], int]:
+    """Bars aligned to the session open: for an instant, the open of that exchange day's
+    session; on a day without one (or outside the calendar's data), local midnight."""
+    opens: dict[date, int] = {}
+
+    def origin(ts_ns: int) -> int:
+        day = exchange_date(ts_ns, tz)
+        found = opens.get(day)
+        if found is None:
+            try:
+                session = market_calendar.session_for(day)
+            except CalendarRangeError:
+                session = None
+            found = opens[day] = (
+                session.open_ns if session is not None else at_local_time(day, "00:00", tz)
+            )
+        return found
+
+    return origin
 
 
 def _client(config: TroupeConfig, instruments: list[Instrument]) -> DataClient:

@@ -178,6 +178,13 @@ class BarsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     intervals: Annotated[
         list[str], Meta(description="Time bar intervals: 1s 5s 15s 30s 1m 3m 5m 15m 30m 1h 1d.")
     ] = msgspec.field(default_factory=lambda: ["1m", "5m"])
+    align: Annotated[
+        Literal["epoch", "session"],
+        Meta(
+            description="epoch: bars start on whole UTC units (1m at :00 seconds); session: "
+            "at the instrument's session open (09:15 IST for NSE), whatever the day."
+        ),
+    ] = "epoch"
     empty: Annotated[
         Literal["skip", "flat"],
         Meta(description="An interval without trades: no bar, or a flat bar at the last close."),
