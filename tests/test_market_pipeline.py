@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from engine.calendars import calendar
 from engine.config.load import ConfigError, load_config
 from engine.config.schema import TroupeConfig
 from engine.messages.market import Bar
@@ -15,7 +16,8 @@ from engine.simulated import SimulatedRuntime
 from engine.spec import SupervisorSpec
 from engine.store import CandleStore, Database
 from engine.testing import SECOND, Capture
-from troupe.market import market_data
+from engine.timezones import from_exchange_time
+from troupe.market import market_data, session_origin
 
 START_NS = 1_795_000_000 * SECOND  # 2026-11-19, an arbitrary fixed start
 
@@ -85,10 +87,6 @@ def test_an_unknown_instrument_is_a_configuration_problem(tmp_path: Path) -> Non
 
 
 def test_session_alignment_starts_nse_bars_at_the_open() -> None:
-    from engine.calendars import calendar
-    from engine.timezones import from_exchange_time
-    from troupe.market import session_origin
-
     origin = session_origin(calendar("NSE"), "Asia/Kolkata")
     ts = from_exchange_time("2026-11-20T10:01:30", "Asia/Kolkata")  # a Friday session
 
