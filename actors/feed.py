@@ -17,17 +17,28 @@ ticks arrive (one callback, any thread)    one message in the feed's own mailbox
 a bad tick                                 dropped, counted by reason, logged at most once per
                                            reason per ``log_interval_ns`` (with the count held
                                            back); the rest of its batch goes on
+bars arrive (``on_bars``, from a source    one message in the feed's own mailbox; each bar is
+of history already aggregated: a replay    validated (:mod:`engine.bar_validation`); each good
+of candles)                                one is published, in arrival order, on
+                                           ``bars:<instrument>``, the topic the bar aggregator
+                                           publishes on, so strategies, the web hub and the
+                                           candle recorder see replayed bars as live ones.
+                                           Bars never go downstream: the aggregator builds
+                                           bars from ticks. A bad bar is dropped, counted and
+                                           logged like a bad tick
 the market is open and an instrument (or   ``FeedStalled`` once; ``FeedResumed`` when ticks
-the connection) is silent for more than    come back. A silent connection is one alert, not one
-``stale_factor`` x its expected interval   per instrument. A closed market raises nothing
+the connection) is silent for more than    (or bars: a bar is activity too) come back. A
+``stale_factor`` x its expected interval   silent connection is one alert, not one per
+                                           instrument. A closed market raises nothing
 the connection drops (or a connect fails   ``FeedDisconnected`` with the wait; reconnect after
 or times out)                              the back-off (:mod:`engine.reconnect`)
-the first good tick of an instrument       ``FeedGapReport``: the last tick before the drop,
-after a reconnect                          the first after, the gap
+the first good tick (or bar) of an         ``FeedGapReport``: the last tick or bar before the
+instrument after a reconnect               drop, the first after (their ``ts_event``, a bar's
+                                           start), the gap
 every ``health_interval_ns``; on           ``FeedHealthReport``: counts by reject reason,
-``DescribeFeedHealth``                     ticks passed, reconnects
-a restart                                  a fresh connection; counts, tick memory (last times,
-                                           trade ids) and staleness start afresh
+``DescribeFeedHealth``                     ticks and bars passed, reconnects
+a restart                                  a fresh connection; counts, tick and bar memory
+                                           (last times, trade ids) and staleness start afresh
 =========================================  ===================================================
 
 Events go on ``feed:<client name>``; ``FeedStalled``, ``FeedResumed`` and ``FeedGapReport``
@@ -44,6 +55,7 @@ from typing import Any
 from actors.feed_config import FeedConfig, FeedRuntime, no_price_band
 from actors.feed_connection import FeedConnection
 from actors.feed_relay import (
+    BarsArrived,
     Connected,
     ConnectTimedOut,
     Disconnected,
@@ -55,6 +67,7 @@ from actors.feed_relay import (
 from actors.feed_streams import InstrumentStream
 from actors.feed_watchdog import StalenessWatch
 from engine.actor import Actor, handles
+from engine.bar_validation import BarRejectReason
 from engine.context import Context
 from engine.data_client import DataClient, Tick
 from engine.log_throttle import LogThrottle
@@ -68,7 +81,7 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
     feed_topic,
 )
-from engine.messages.market import QuoteTick, TickBatch, TradeTick
+from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.reconnect import ReconnectSchedule
 from engine.tick_validation import RejectReason, TickTape
 
@@ -103,6 +116,7 @@ class Feed(Actor):
         self.config = config = config or FeedConfig()
         self.market_open = market_open
         self.price_band = price_band
+        self._bands_read_at = 0
         self.initial = list(dict.fromkeys(instruments))
         self.name = client.name
         self.topic = feed_topic(client.name)
@@ -121,6 +135,8 @@ class Feed(Actor):
         self.throttle = LogThrottle(config.log_interval_ns)
         self.rejected = dict.fromkeys(RejectReason, 0)
         self.received = self.passed = 0
+        self.bars_rejected = dict.fromkeys(BarRejectReason, 0)
+        self.bars_received = self.bars_passed = 0
         self.skew_ns = config.max_future_skew_ns
         self.downstream = config.downstream
         self._add(self.initial)
@@ -259,7 +275,7 @@ class Feed(Actor):
             if resumed is not None:
                 self._announce(resumed, alert=True)
             if stream.gap_from is not None and self.connection.up:
-                self._report_gap(stream, group[0], now)
+                self._report_gap(stream, group[0].ts_event, now)
             if len(group) == 1:
                 publish(stream.topic, group[0])
             else:
@@ -288,15 +304,64 @@ class Feed(Actor):
             error=None if error is None else _describe(error),
         )
 
+    # -- bars --------------------------------------------------------------------------------
+
+    @handles(BarsArrived)
+    def on_bars(self, arrived: BarsArrived) -> None:
+        bars = arrived.bars
+        if not bars:
+            return  # not a sign of data, as for ticks
+        now = self.ctx.now_ns()
+        good: list[tuple[InstrumentStream, Bar]] = []
+        for bar in bars:
+            try:
+                stream = self.streams.get(bar.instrument)
+                if stream is None:
+                    self._reject_bar(bar, BarRejectReason.UNSUBSCRIBED)
+                    continue
+                reason = stream.admit_bar(bar)
+            except Exception as exc:  # one bad bar must not cost the rest of its batch
+                self._reject_bar(bar, _malformed_bar(bar), exc)
+                continue
+            if reason is None:
+                good.append((stream, bar))
+            else:
+                self._reject_bar(bar, reason)
+        self.bars_received += len(bars)
+        resumed = self.watch.arrived(now)
+        if resumed is not None:
+            self._announce(resumed, alert=True)
+        self.bars_passed += len(good)
+        publish = self.ctx.publish
+        for stream, bar in good:  # in arrival order, across instruments
+            resumed = self.watch.stream_arrived(stream, now)  # a bar is activity
+            if resumed is not None:
+                self._announce(resumed, alert=True)
+            if stream.gap_from is not None and self.connection.up:
+                self._report_gap(stream, bar.ts_event, now)
+            publish(stream.bars_topic, bar)
+
+    def _reject_bar(
+        self, bar: Any, reason: BarRejectReason, error: Exception | None = None
+    ) -> None:
+        self.bars_rejected[reason] += 1
+        self._log_throttled(
+            reason,
+            "bar rejected",
+            reason=reason.value,
+            bar=_brief(bar),
+            error=None if error is None else _describe(error),
+        )
+
     def _log_throttled(self, key: Any, event: str, **fields: Any) -> None:
         held_back = self.throttle.admit(key, self.ctx.now_ns())
         if held_back is not None:
             self.ctx.log.warning(event, feed=self.name, held_back=held_back, **fields)
 
-    def _report_gap(self, stream: InstrumentStream, first: Tick, now: int) -> None:
+    def _report_gap(self, stream: InstrumentStream, after: int, now: int) -> None:
+        """``after``: ``ts_event`` of the first good tick or bar since the drop."""
         before, dropped_at = stream.gap_from or (None, now)
         stream.gap_from = None
-        after = first.ts_event
         report = FeedGapReport(
             ts_event=now,
             ts_init=now,
@@ -316,8 +381,13 @@ class Feed(Actor):
     def on_watchdog(self, _due: WatchdogDue) -> None:
         now = self.ctx.now_ns()
         open_streams = []
+        # Bands may move during the day, but rarely: read them again once a refresh period.
+        refresh = now - self._bands_read_at >= self.config.band_refresh_ns
+        if refresh:
+            self._bands_read_at = now
         for stream in self.streams.values():
-            self._refresh_band(stream)  # bands may move during the day
+            if refresh:
+                self._refresh_band(stream)
             if stream.note_open(self._is_open(stream.instrument, now), now):
                 open_streams.append(stream)
         up_since = self.connection.up_since if self.connection.up else None
@@ -365,6 +435,9 @@ class Feed(Actor):
             rejected={reason.value: count for reason, count in self.rejected.items()},
             reconnects=self.connection.reconnects,
             disconnects=self.connection.disconnects,
+            bars_received=self.bars_received,
+            bars_passed=self.bars_passed,
+            bars_rejected={reason.value: n for reason, n in self.bars_rejected.items()},
         )
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -386,6 +459,10 @@ class Feed(Actor):
 def _malformed(tick: Any) -> RejectReason:
     is_tick = isinstance(tick, TradeTick | QuoteTick)
     return RejectReason.MALFORMED if is_tick else RejectReason.NOT_A_TICK
+
+
+def _malformed_bar(bar: Any) -> BarRejectReason:
+    return BarRejectReason.MALFORMED if isinstance(bar, Bar) else BarRejectReason.NOT_A_BAR
 
 
 def _describe(exc: BaseException) -> str:

@@ -30,6 +30,12 @@ class TicksArrived(msgspec.Struct, frozen=True):
     ticks: list[Any]
 
 
+class BarsArrived(msgspec.Struct, frozen=True):
+    """Bars as the client delivered them, oldest first; unvalidated (anything at all)."""
+
+    bars: list[Any]
+
+
 class Connected(msgspec.Struct, frozen=True):
     tag: Tag
 
@@ -74,12 +80,18 @@ class Relay:
         self._send(self._feed, Connected(self._tag))
 
     def on_ticks(self, ticks: Sequence[Any]) -> None:
-        # A copy: the client may reuse its buffer once this returns.
-        try:
-            batch = list(ticks)
-        except Exception:
-            batch = [ticks]  # not a sequence: judged (and refused) as one bad tick
-        self._send(self._feed, TicksArrived(batch))
+        self._send(self._feed, TicksArrived(_copy(ticks)))
+
+    def on_bars(self, bars: Sequence[Any]) -> None:
+        self._send(self._feed, BarsArrived(_copy(bars)))
 
     def on_disconnected(self, reason: str) -> None:
         self._send(self._feed, Disconnected(self._tag, str(reason)))
+
+
+def _copy(items: Sequence[Any]) -> list[Any]:
+    # A copy: the client may reuse its buffer once it has reported.
+    try:
+        return list(items)
+    except Exception:
+        return [items]  # not a sequence: judged (and refused) as one bad tick or bar

@@ -1,22 +1,29 @@
-"""What a feed keeps per subscribed instrument, beside the tick tape: arrivals, staleness,
-the gap left by a dropped connection, the good ticks of the batch being handled."""
+"""What a feed keeps per subscribed instrument, beside the tick and bar tapes: arrivals,
+staleness, the gap left by a dropped connection, the good ticks of the batch being handled."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from actors.bar_aggregator import bars_topic
+from engine.bar_validation import BarRejectReason, BarTape
 from engine.data_client import Tick
 from engine.messages.feed import ticks_topic
 from engine.tick_validation import TickTape
 
 
 class InstrumentStream:
-    """One instrument's ticks as its feed sees them. Times are the feed's clock, ns.
+    """One instrument's ticks and bars as its feed sees them. Times are the feed's clock, ns.
 
     ``admit`` is the tape's (:meth:`TickTape.admit`), bound once: it is called per tick.
+    Bars (:meth:`admit_bar`) are judged against the same price band as ticks.
     """
 
     __slots__ = (
         "admit",
         "arrived_ns",
+        "bar_tape",
+        "bars_topic",
         "expected_ns",
         "gap_from",
         "instrument",
@@ -33,6 +40,9 @@ class InstrumentStream:
         self.instrument = tape.instrument
         self.topic = ticks_topic(tape.instrument)
         self.admit = tape.admit
+        self.bar_tape = BarTape(tape.instrument)
+        self.bars_topic = bars_topic(tape.instrument)
+        """Where good bars go: the bar aggregator's topic, so replayed bars look live."""
         self.expected_ns = expected_ns
         """How often ticks normally arrive while the market is open, ns."""
         self.pending: list[Tick] = []
@@ -44,8 +54,12 @@ class InstrumentStream:
         self.was_open = is_open
         self.stalled = False
         self.gap_from: tuple[int | None, int] | None = None
-        """After a drop, until the first good tick: (``ts_event`` of the last good tick
-        before it or ``None``, when the connection dropped)."""
+        """After a drop, until the first good tick or bar: (``ts_event`` of the last good
+        tick or bar before it or ``None``, when the connection dropped)."""
+
+    def admit_bar(self, bar: Any) -> BarRejectReason | None:
+        """Judge ``bar`` (:meth:`BarTape.admit`) against the instrument's price band."""
+        return self.bar_tape.admit(bar, self.tape.low, self.tape.high)
 
     def quiet_since(self) -> int:
         """Since when the instrument has been silent, for the watchdog."""
@@ -64,4 +78,6 @@ class InstrumentStream:
         """The connection dropped at ``now_ns``; keeps the first drop of a series until the
         gap is reported."""
         if self.gap_from is None:
-            self.gap_from = (self.tape.last_event_ns, now_ns)
+            seen = (self.tape.last_event_ns, self.bar_tape.last_event_ns)
+            last = [ts for ts in seen if ts is not None]
+            self.gap_from = (max(last) if last else None, now_ns)

@@ -4,7 +4,8 @@ A :class:`DataClient` is a broker's market-data connection, the synthetic market
 The feed actor that owns it calls ``connect`` / ``subscribe`` / ``disconnect``; the client
 reports back through :class:`FeedEvents`, from whatever thread its I/O runs on (the feed turns
 each report into a message in its own mailbox, so the actor's state is only touched by the
-actor).
+actor). Most clients report ticks only; a source of history that is already aggregated (a
+replay of candles) reports real bars through :meth:`FeedEvents.on_bars`.
 
 A client never reads the wall clock or sleeps: it asks the :class:`Scheduler` it was given for
 the time and for callbacks. Under the simulated runtime the scheduler is the simulated clock,
@@ -19,7 +20,7 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from engine.messages.market import QuoteTick, TradeTick
+from engine.messages.market import Bar, QuoteTick, TradeTick
 
 Tick = TradeTick | QuoteTick
 
@@ -38,12 +39,23 @@ class Scheduler(Protocol):
 
 
 class FeedEvents(Protocol):
-    """What a client reports to its feed. Callable from any thread."""
+    """What a client reports to its feed. Callable from any thread.
+
+    Every feed takes both ticks and bars; a client calls what its source has.
+    """
 
     def on_connected(self) -> None: ...
 
     def on_ticks(self, ticks: Sequence[Tick]) -> None:
         """Ticks as they arrived, oldest first; several at once under load."""
+        ...
+
+    def on_bars(self, bars: Sequence[Bar]) -> None:
+        """Bars the source already aggregated (historical candles: a replay of a CSV file or
+        of the candle store), oldest first by close, each once its ``ts_close`` is reached;
+        several at once under load. Optional for a client: one that only has ticks never
+        calls it. The feed validates the bars and publishes them as the bar aggregator
+        publishes the bars it builds from ticks (``bars:<instrument>``)."""
         ...
 
     def on_disconnected(self, reason: str) -> None:

@@ -94,3 +94,23 @@ def test_session_alignment_starts_nse_bars_at_the_open() -> None:
     # Saturday: no session, bars fall back to local midnight
     saturday = from_exchange_time("2026-11-21T10:00:00", "Asia/Kolkata")
     assert origin(saturday) == from_exchange_time("2026-11-21T00:00:00", "Asia/Kolkata")
+
+
+def test_stored_candles_replay_through_the_feed(tmp_path: Path) -> None:
+    recorded, _ = run_pipeline(tmp_path, minutes=5)
+    config = config_for(
+        tmp_path, TROUPE__MARKET__SOURCE="store", TROUPE__MARKET__REPLAY__SPEED="0"
+    )
+    runtime = SimulatedRuntime(start_ns=START_NS + 3600 * SECOND, seed=1)
+    market = market_data(config, runtime)
+    capture = Capture(runtime, [f"bars:{i}" for i in market.instruments])
+    try:
+        runtime.start(SupervisorSpec("root", market.specs))
+        runtime.advance(3600 * SECOND)
+        runtime.stop()
+    finally:
+        market.close()
+
+    replayed = capture.messages(kind=Bar)
+    assert sorted(replayed, key=key) == sorted(recorded, key=key)
+    assert [b.ts_close for b in replayed] == sorted(b.ts_close for b in replayed)

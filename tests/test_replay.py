@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from adapters.replay import CsvReplay, CsvSource, ReplayError, check_csv, read_csv
+from adapters.replay import (
+    BarFeedEvents,
+    CsvReplay,
+    CsvSource,
+    ReplayError,
+    check_csv,
+    read_csv,
+)
 from adapters.replay.csv_rows import BarRow, TickRow
+from engine.data_client import FeedEvents
 from engine.messages.market import Bar, TradeTick
 from engine.simulated import SimulatedRuntime
 from engine.testing import Driver
@@ -30,10 +39,17 @@ def play(replay: CsvReplay, events: TickOnlyFeedEvents | None = None) -> TickOnl
     """Connect, subscribe to everything and run the simulated clock until nothing is left."""
     events = FakeFeedEvents() if events is None else events
     runtime = SimulatedRuntime(start_ns=START)
-    replay.connect(events, runtime)
+    replay.connect(as_feed_events(events), runtime)
     replay.subscribe(replay.instruments)
     runtime.run()
     return events
+
+
+def as_feed_events(events: TickOnlyFeedEvents) -> FeedEvents:
+    """``events`` as the port's type. A tick-only fake lacks ``on_bars``, which every feed
+    has: it stands for a caller the type checker does not see, which the replay must refuse
+    when it has bars to deliver, and may serve trades."""
+    return cast(FeedEvents, events)
 
 
 def write(tmp_path: Path, text: str, name: str = "bad.csv") -> str:
@@ -231,7 +247,7 @@ def test_bars_refuse_a_feed_without_on_bars() -> None:
     replay = CsvReplay(CsvSource(path=INTRADAY, instrument="IDX", tz=BERLIN))
 
     with pytest.raises(TypeError, match="has no on_bars"):
-        replay.connect(TickOnlyFeedEvents(), SimulatedRuntime())
+        replay.connect(as_feed_events(TickOnlyFeedEvents()), SimulatedRuntime())
 
 
 def test_disconnect_pauses_and_connect_resumes_where_it_stopped() -> None:
@@ -462,3 +478,42 @@ def test_delivered_messages_are_bars_and_trades() -> None:
 
     assert all(type(b) is Bar for b in bars)
     assert [b.interval for b in bars] == ["5m"] * 6
+
+
+def test_a_file_spoiled_after_the_check_delivers_what_was_read_then_reads_on(
+    tmp_path: Path,
+) -> None:
+    # Arrange: more rows than are read ahead to infer the interval; then a bad row is added.
+    days = [date(2014, 1, 1) + timedelta(days=n) for n in range(60)]
+    path = write(tmp_path, HEADER + "".join(f"{d},10,11,9,10.5,10,5\n" for d in days))
+    replay = CsvReplay(CsvSource(path=path, instrument="X"), speed=None, batch_size=100)
+    with open(path, "a") as file:
+        file.write("2014-03-02,x,11,9,10.5,10,5\n")
+    events = FakeFeedEvents()
+    runtime = SimulatedRuntime(start_ns=START)
+    replay.connect(events, runtime)
+    replay.subscribe(["X"])
+
+    # Act
+    runtime.run()
+    first = list(events.bars)
+    with open(path, "w") as file:  # mended
+        file.write(HEADER + "".join(f"{d},10,11,9,10.5,10,5\n" for d in [*days, date(2014, 3, 2)]))
+    replay.connect(events, runtime)  # what the feed does after its back-off
+    runtime.run()
+
+    # Assert
+    assert len(first) == 60
+    assert events.log[:3] == [
+        "connected",
+        "bars",
+        f"disconnected: replay failed: {path}:62: column 'Open': expected a number, got 'x'",
+    ]
+    assert [b.ts_event for b in events.bars] == [
+        at_local_time(d, "00:00", "UTC") for d in [*days, date(2014, 3, 2)]
+    ]  # each bar once
+    assert replay.finished
+
+
+def test_bar_feed_events_is_the_port_s_feed_events() -> None:
+    assert BarFeedEvents is FeedEvents

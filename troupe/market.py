@@ -22,7 +22,7 @@ from actors.candle_recorder import NAME as CANDLE_RECORDER
 from actors.candle_recorder import CandleRecorder
 from actors.feed import Feed
 from actors.feed_config import FeedConfig
-from adapters.replay import CsvReplay, CsvSource
+from adapters.replay import CsvReplay, CsvSource, StoreReplay
 from adapters.sim import SimInstrument, SimMarket, TradingHours
 from engine.calendars import calendar
 from engine.calendars.market_calendar import CalendarRangeError, MarketCalendar
@@ -80,11 +80,15 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
             ]
         )
     instruments = [master[i] for i in market.instruments]
-    client = _client(config, instruments)
     database: Database | None = None
+    if config.store.record_bars or market.source == "store":
+        database = _database(config)
+    client = _client(config, instruments, database)
     specs: list[ActorSpec] = []
-    if config.store.record_bars:
-        database, write = _store(config)
+    if config.store.record_bars and market.source != "store":
+        # Replaying the store into itself would rewrite the same candles: not recorded then.
+        assert database is not None
+        write = _writer(database)
         specs.append(
             ActorSpec(
                 CANDLE_RECORDER,
@@ -157,8 +161,18 @@ def session_origin(market_calendar: MarketCalendar, tz: str) -> Callable[[int], 
     return origin
 
 
-def _client(config: TroupeConfig, instruments: list[Instrument]) -> DataClient:
+def _client(
+    config: TroupeConfig, instruments: list[Instrument], database: Database | None
+) -> DataClient:
     market = config.market
+    if market.source == "store":
+        assert database is not None
+        return StoreReplay(
+            CandleStore(database),
+            [i.id for i in instruments],
+            market.replay.interval,
+            speed=market.replay.speed or None,
+        )
     if market.source == "sim":
         sim = market.sim
         return SimMarket(
@@ -188,12 +202,11 @@ def _client(config: TroupeConfig, instruments: list[Instrument]) -> DataClient:
         )
     if problems:
         raise ConfigError(problems)
-    # The feed relays ticks only, so replayed bars travel as their four prices (open, low or
-    # high, high or low, close) and are rebuilt into bars by the aggregator.
+    # Replayed bars travel as bars (published on bars:<instrument> by the feed), replayed
+    # ticks as ticks (aggregated into the configured bars).
     return CsvReplay(
         CsvSource(path=replay.file, instrument=replay.instrument, tz=replay.tz),
         speed=replay.speed or None,
-        bars_as="trades",
     )
 
 
@@ -202,18 +215,23 @@ def _start_price(instrument: str) -> float:
     return 100.0 + zlib.crc32(instrument.encode()) % 2900
 
 
-def _store(config: TroupeConfig) -> tuple[Database, Callable[[list[Bar]], Any]]:
+def _database(config: TroupeConfig) -> Database:
     url = config.store.url or f"sqlite+aiosqlite:///{Path(config.data_dir) / 'troupe.db'}"
     try:
         database = Database(url)
-        store = CandleStore(database)
+        CandleStore(database)  # refuses a URL it cannot serve, before anything starts
     except (ValueError, OSError, RuntimeError) as exc:
         raise ConfigError([f"store.url: cannot open {url!r}: {exc}"]) from None
+    return database
+
+
+def _writer(database: Database) -> Callable[[list[Bar]], Any]:
+    store = CandleStore(database)
 
     def write(bars: list[Bar]) -> Any:
         return database.submit(store.write_bars(bars))
 
-    return database, write
+    return write
 
 
 def _market_open(config: TroupeConfig, master: InstrumentMaster) -> Callable[[str, int], bool]:

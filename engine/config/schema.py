@@ -138,14 +138,20 @@ class ReplayConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         float,
         Meta(ge=0, description="1 = real time, 60 = a minute a second, 0 = as fast as possible."),
     ] = 60.0
+    interval: Annotated[
+        str, Meta(description='With source = "store": the stored bar interval to replay.')
+    ] = "1m"
 
 
 class MarketConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where prices come from and which instruments are traded."""
 
     source: Annotated[
-        Literal["sim", "replay"],
-        Meta(description="sim: the synthetic market; replay: a CSV file (see [market.replay])."),
+        Literal["sim", "replay", "store"],
+        Meta(
+            description="sim: the synthetic market; replay: a CSV file; store: candles kept "
+            "in the database (both paced by [market.replay])."
+        ),
     ] = "sim"
     instruments: Annotated[
         list[str],

@@ -3,10 +3,12 @@
 A feed actor owns one broker's market-data connection (``actors/feed.py``). It publishes these
 on ``feed:<client name>`` (:func:`feed_topic`); the ones a trader must notice (a feed gone
 stale, back again, or with a hole after a reconnect) also on :data:`TOPIC_ALERTS`. Good ticks
-go on ``ticks:<instrument>`` (:func:`ticks_topic`).
+go on ``ticks:<instrument>`` (:func:`ticks_topic`); good bars a source delivered already
+aggregated (a replay of candles) on ``bars:<instrument>``, where the bar aggregator publishes.
 
-Bad ticks are not announced one by one: a feed counts them by
-:class:`~engine.tick_validation.RejectReason` and says so in its periodic
+Bad ticks and bars are not announced one by one: a feed counts them by
+:class:`~engine.tick_validation.RejectReason` and
+:class:`~engine.bar_validation.BarRejectReason` and says so in its periodic
 :class:`FeedHealthReport` (and the answer to :class:`DescribeFeedHealth`).
 
 All times are ``int`` ns since the epoch, UTC; ``ts_event`` of a feed event is when the feed
@@ -14,6 +16,8 @@ noticed (its runtime clock).
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from engine.messages.base import Command, Event, Report
 
@@ -138,3 +142,8 @@ class FeedHealthReport(Report, frozen=True, kw_only=True):
     """Ticks dropped, by reject reason (every reason listed, in a fixed order)."""
     reconnects: int
     disconnects: int
+    bars_received: int = 0
+    """Bars the client delivered already aggregated (a replay of candles)."""
+    bars_passed: int = 0
+    bars_rejected: dict[str, int] = msgspec.field(default_factory=dict)
+    """Bars dropped, by reject reason (every reason listed, in a fixed order)."""
