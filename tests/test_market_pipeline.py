@@ -98,9 +98,7 @@ def test_session_alignment_starts_nse_bars_at_the_open() -> None:
 
 def test_stored_candles_replay_through_the_feed(tmp_path: Path) -> None:
     recorded, _ = run_pipeline(tmp_path, minutes=5)
-    config = config_for(
-        tmp_path, TROUPE__MARKET__SOURCE="store", TROUPE__MARKET__REPLAY__SPEED="0"
-    )
+    config = config_for(tmp_path, TROUPE__MARKET__SOURCE="store", TROUPE__MARKET__REPLAY__SPEED="0")
     runtime = SimulatedRuntime(start_ns=START_NS + 3600 * SECOND, seed=1)
     market = market_data(config, runtime)
     capture = Capture(runtime, [f"bars:{i}" for i in market.instruments])
