@@ -11,11 +11,10 @@ counted there (:attr:`engine.store.database.Database.failures`,
 :attr:`engine.store.candles.CandleStore.write_failures`). Under the simulated runtime, or in a
 test, ``write`` can be ``list.append``.
 
-By default the recorder subscribes to every topic and keeps the bars published on a topic that
-starts with ``bars:``; ``topics`` names the topics to record instead (every
+By default the recorder subscribes to ``bars:*`` (every instrument's bars, a prefix
+subscription); ``topics`` names the topics to record instead (every
 :class:`~engine.messages.market.Bar` on them is kept, anything else ignored). A bar sent to the
-recorder directly is kept too. Explicit topics are the cheaper choice in a busy engine: with
-``"*"`` every tick and event also passes through the recorder's mailbox.
+recorder directly is kept too.
 
 Its subscriptions are kept when it stops (unlike the web hub's): bars published while it
 restarts wait for the next incarnation instead of being lost. At shutdown, what is published
@@ -32,9 +31,11 @@ import msgspec
 from engine.actor import Actor, handles
 from engine.context import Context
 from engine.messages.market import Bar
-from engine.runtime import ALL_TOPICS, Published
+from engine.runtime import Published
 
 NAME = "candle_recorder"
+BARS_TOPICS = "bars:*"
+"""Every instrument's bars (a prefix subscription)."""
 BARS_TOPIC_PREFIX = "bars:"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_FLUSH_NS = 1_000_000_000
@@ -84,7 +85,7 @@ class CandleRecorder(Actor):
         super().on_start(ctx)
         # Subscriptions belong to the name and outlive a restart: bars published while the
         # recorder restarts wait in its mailbox instead of being lost.
-        for topic in (ALL_TOPICS,) if self.topics is None else self.topics:
+        for topic in (BARS_TOPICS,) if self.topics is None else self.topics:
             ctx.subscribe(topic, with_topic=True)
         ctx.schedule_periodic(self.flush_ns, FlushCandles())
 

@@ -269,6 +269,7 @@ class Feed(Actor):
 
     def _pass_on(self, good: list[Tick], touched: list[InstrumentStream], now: int) -> None:
         publish = self.ctx.publish
+        watched = self.ctx.watched
         for stream in touched:
             group, stream.pending = stream.pending, []
             resumed = self.watch.stream_arrived(stream, now)
@@ -276,6 +277,8 @@ class Feed(Actor):
                 self._announce(resumed, alert=True)
             if stream.gap_from is not None and self.connection.up:
                 self._report_gap(stream, group[0].ts_event, now)
+            if not watched(stream.topic):
+                continue  # nobody listens to this instrument's ticks: build no batch for it
             if len(group) == 1:
                 publish(stream.topic, group[0])
             else:

@@ -22,7 +22,7 @@ import msgspec
 from engine.actor import Actor, handles
 from engine.context import Context
 from engine.runtime import ALL_TOPICS, Published
-from web.topics import conflation_key, is_live_topic
+from web.topics import LIVE_PREFIXES, LIVE_TOPICS, conflation_key, is_live_topic
 
 NAME = "web_hub"
 DEFAULT_FLUSH_NS = 50_000_000
@@ -64,14 +64,23 @@ class WebHub(Actor):
         # A restarted hub starts with an empty batch: what its predecessor buffered, and what
         # was published while it was down, is lost, and clients see the gap in their sequence
         # numbers, which is what the numbers are for.
-        ctx.subscribe(ALL_TOPICS, with_topic=True)
+        for topic in self._subscriptions():
+            ctx.subscribe(topic, with_topic=True)
         ctx.schedule_periodic(self.flush_ns, FlushLiveView())
+
+    def _subscriptions(self) -> list[str]:
+        # The live view's own topics and families ("bars:*"), not "*": every tick of every
+        # instrument would otherwise cross the hub's mailbox only to be dropped here.
+        if self.wants is is_live_topic:
+            return [*sorted(LIVE_TOPICS), *(f"{prefix}*" for prefix in LIVE_PREFIXES)]
+        return [ALL_TOPICS]
 
     def on_stop(self) -> None:
         # What is buffered dies with this incarnation anyway (clients see the gap), so the
         # hub need not hear anything until it is back: otherwise, on shutdown, every event
         # published after the hub stopped would wait in its mailbox to be dead-lettered.
-        self.ctx.unsubscribe(ALL_TOPICS)
+        for topic in self._subscriptions():
+            self.ctx.unsubscribe(topic)
 
     @handles(Published)
     def on_published(self, published: Published) -> None:

@@ -51,9 +51,14 @@ class Context(abc.ABC):
 
     @abc.abstractmethod
     def subscribe(self, topic: str, *, with_topic: bool = False) -> None:
-        """Receive what is published on ``topic``, or on every topic with ``"*"``
-        (idempotent). With ``with_topic`` each message arrives wrapped in
-        :class:`engine.runtime.Published`, which names its topic."""
+        """Receive what is published on ``topic``; a topic ending in ``*`` is a prefix
+        (``"bars:*"``), ``"*"`` alone every topic (idempotent). With ``with_topic`` each
+        message arrives wrapped in :class:`engine.runtime.Published`, which names it."""
+
+    @abc.abstractmethod
+    def watched(self, topic: str) -> bool:
+        """Whether a publication on ``topic`` would reach anyone now. Lets a publisher skip
+        building messages nobody receives; publishing to an unwatched topic is harmless."""
 
     @abc.abstractmethod
     def unsubscribe(self, topic: str) -> None:

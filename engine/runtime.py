@@ -83,8 +83,10 @@ class Runtime(abc.ABC):
 
     def __init__(self) -> None:
         self._cells: dict[str, Cell] = {}
-        # topic (or ALL_TOPICS) -> (cell, wants the topic wrapped around each message)
+        # topic -> (cell, wants the topic wrapped around each message)
         self._subscribers: dict[str, tuple[tuple[Cell, bool], ...]] = {}
+        # (prefix, cell, with_topic) for subscriptions ending in "*" ("*" itself: prefix "")
+        self._prefix_subscribers: tuple[tuple[str, Cell, bool], ...] = ()
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         self._registry_lock = threading.Lock()
         self._dead_letters = 0
@@ -168,11 +170,13 @@ class Runtime(abc.ABC):
 
     def publish(self, topic: str, message: Any) -> None:
         """Deliver ``message`` to the topic's subscribing actors, then to its listeners."""
-        subscribers = self._subscribers
-        for cell, with_topic in subscribers.get(topic, ()):
+        for cell, with_topic in self._subscribers.get(topic, ()):
             self._deliver(cell, Published(topic=topic, message=message) if with_topic else message)
-        for cell, with_topic in subscribers.get(ALL_TOPICS, ()):
-            self._deliver(cell, Published(topic=topic, message=message) if with_topic else message)
+        for prefix, cell, with_topic in self._prefix_subscribers:
+            if topic.startswith(prefix):
+                self._deliver(
+                    cell, Published(topic=topic, message=message) if with_topic else message
+                )
         for listeners in (self._listeners.get(topic, ()), self._listeners.get(ALL_TOPICS, ())):
             for listener in listeners:
                 try:
@@ -180,21 +184,37 @@ class Runtime(abc.ABC):
                 except Exception:
                     log.exception("listener failed", topic=topic)
 
+    def watched(self, topic: str) -> bool:
+        """Whether a publication on ``topic`` would reach anyone now, so that a publisher
+        can skip building a message nobody receives (a feed's per-instrument tick topics)."""
+        return bool(
+            self._subscribers.get(topic)
+            or self._listeners.get(topic)
+            or self._listeners.get(ALL_TOPICS)
+            or any(topic.startswith(prefix) for prefix, _, _ in self._prefix_subscribers)
+        )
+
     @abc.abstractmethod
     def _deliver(self, cell: Cell, message: Any) -> None:
         """Queue ``message`` for ``cell`` (the common path of send and publish)."""
 
     def subscribe(self, topic: str, name: str, *, with_topic: bool = False) -> None:
-        """Make the actor ``name`` receive ``topic`` (``"*"``: every topic). Survives the
-        actor's restarts. ``with_topic`` wraps each message in :class:`Published`."""
+        """Make the actor ``name`` receive ``topic``. A topic ending in ``*`` is a prefix
+        (``"bars:*"``: every instrument's bars; ``"*"``: every topic). Survives the actor's
+        restarts. ``with_topic`` wraps each message in :class:`Published`."""
         cell = self._cells.get(name)
         if cell is None:
             raise KeyError(f"no actor named {name!r}")
         with self._registry_lock:
-            current = tuple(
-                entry for entry in self._subscribers.get(topic, ()) if entry[0] is not cell
-            )
-            self._subscribers[topic] = (*current, (cell, with_topic))
+            if topic.endswith("*"):
+                prefix = topic[:-1]
+                self._prefix_subscribers = (
+                    *(e for e in self._prefix_subscribers if not (e[0] == prefix and e[1] is cell)),
+                    (prefix, cell, with_topic),
+                )
+            else:
+                current = tuple(e for e in self._subscribers.get(topic, ()) if e[0] is not cell)
+                self._subscribers[topic] = (*current, (cell, with_topic))
             cell.topics.add(topic)
 
     def unsubscribe(self, topic: str, name: str) -> None:
@@ -202,8 +222,14 @@ class Runtime(abc.ABC):
         if cell is None:
             return
         with self._registry_lock:
-            current = self._subscribers.get(topic, ())
-            self._subscribers[topic] = tuple(entry for entry in current if entry[0] is not cell)
+            if topic.endswith("*"):
+                prefix = topic[:-1]
+                self._prefix_subscribers = tuple(
+                    e for e in self._prefix_subscribers if not (e[0] == prefix and e[1] is cell)
+                )
+            else:
+                current = self._subscribers.get(topic, ())
+                self._subscribers[topic] = tuple(e for e in current if e[0] is not cell)
             cell.topics.discard(topic)
 
     def add_listener(self, topic: str, listener: Listener) -> Callable[[], None]:
@@ -467,6 +493,9 @@ class ContextBase(Context):
 
     def subscribe(self, topic: str, *, with_topic: bool = False) -> None:
         self._runtime.subscribe(topic, self.name, with_topic=with_topic)
+
+    def watched(self, topic: str) -> bool:
+        return self._runtime.watched(topic)
 
     def unsubscribe(self, topic: str) -> None:
         self._runtime.unsubscribe(topic, self.name)

@@ -234,3 +234,33 @@ def test_a_wildcard_subscriber_gets_every_topic_with_its_name(driver: Driver) ->
 
     driver.wait_for(lambda: len(seen) == 2, what="both publications")
     assert seen == [("bars:INFY", 1), ("orders", 2)]
+
+
+class BarsWatcher(Actor):
+    def __init__(self, seen: list[tuple[str, int]]) -> None:
+        self.seen = seen
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        ctx.subscribe("bars:*", with_topic=True)
+
+    @handles(Published)
+    def on_published(self, published: Published) -> None:
+        self.seen.append((published.topic, published.message.n))
+
+
+def test_a_prefix_subscription_gets_its_family_only_and_marks_it_watched(driver: Driver) -> None:
+    seen: list[tuple[str, int]] = []
+    driver.start(SupervisorSpec("root", [ActorSpec("bars", lambda: BarsWatcher(seen))]))
+
+    driver.runtime.publish("bars:NSE:INFY", Ping(1))
+    driver.runtime.publish("ticks:NSE:INFY", Ping(2))
+    driver.runtime.publish("bars:NSE:TCS", Ping(3))
+
+    driver.wait_for(lambda: len(seen) == 2, what="the two bar publications")
+    driver.settle()
+    assert seen == [("bars:NSE:INFY", 1), ("bars:NSE:TCS", 3)]
+    assert driver.runtime.watched("bars:anything")
+    assert not driver.runtime.watched("ticks:NSE:INFY")
+    driver.runtime.unsubscribe("bars:*", "bars")
+    assert not driver.runtime.watched("bars:NSE:INFY")
