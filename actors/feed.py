@@ -182,7 +182,7 @@ class Feed(Actor):
         if was_up:  # each instrument's gap is measured from here
             for stream in self.streams.values():
                 stream.mark_drop(lost.ts_event)
-        self._announce(lost)
+        self._announce(lost, alert=True)  # a lost connection is worth an alert too
 
     # -- subscriptions -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from engine.config.secrets import Secret
+from engine.messages.feed import FeedConnected, FeedStalled, feed_topic
 from tests.web_support import (
     TOKEN,
     VERSION,
@@ -96,6 +97,54 @@ def test_health_is_503_with_the_same_body_until_the_engine_beats() -> None:
         server.engine.last_heartbeat_ns = server.runtime.now_ns()
         status, _, body = call("GET", f"{server.url}/health")
         assert (status, body["ready"]) == (200, True)
+
+
+def test_health_follows_a_feed_connecting_going_silent_and_resuming(server: Server) -> None:
+    server.engine.follow_feed("sim")
+    now = server.runtime.now_ns()
+    topic = feed_topic("sim")
+
+    status, _, body = call("GET", f"{server.url}/health")
+    assert status == 503 and body["problems"] == ["feed sim is not connected"]
+
+    server.runtime.publish(
+        topic, FeedConnected(ts_event=now, ts_init=now, feed="sim", reconnects=0)
+    )
+    server.runtime.publish(
+        topic,
+        FeedStalled(
+            ts_event=now,
+            ts_init=now,
+            feed="sim",
+            instrument="NSE:INFY",
+            last_tick_ns=now,
+            silent_for_ns=30 * 10**9,
+            expected_interval_ns=5 * 10**9,
+        ),
+    )
+    status, _, body = call("GET", f"{server.url}/health")
+    assert status == 200
+    feed = body["feeds"]["sim"]
+    assert (feed["fresh"], feed["connected"], feed["stalled_instruments"]) == (
+        True,
+        True,
+        ["NSE:INFY"],
+    )
+
+    server.runtime.publish(
+        topic,
+        FeedStalled(
+            ts_event=now,
+            ts_init=now,
+            feed="sim",
+            instrument=None,
+            last_tick_ns=now,
+            silent_for_ns=30 * 10**9,
+            expected_interval_ns=5 * 10**9,
+        ),
+    )
+    status, _, body = call("GET", f"{server.url}/health")
+    assert status == 503 and body["problems"] == ["feed sim is silent while its market is open"]
 
 
 # -- reads ------------------------------------------------------------------------------------

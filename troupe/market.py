@@ -50,6 +50,8 @@ class MarketData:
     """In start order: recorder, aggregator, feed (so the feed stops first)."""
     database: Database | None = None
     instruments: list[str] = field(default_factory=list)
+    feeds: list[str] = field(default_factory=list)
+    """The feeds' names, as their events name them (the data client's name)."""
 
     def close(self) -> None:
         if self.database is not None:
@@ -137,7 +139,12 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
             ),
         )
     )
-    return MarketData(specs=specs, database=database, instruments=[i.id for i in instruments])
+    return MarketData(
+        specs=specs,
+        database=database,
+        instruments=[i.id for i in instruments],
+        feeds=[client.name],
+    )
 
 
 def session_origin(market_calendar: MarketCalendar, tz: str) -> Callable[[int], int]:

@@ -219,6 +219,8 @@ async def _serve(
         control_actor=TRADING,
     )
 
+    for feed in market.feeds:
+        engine.follow_feed(feed)
     tree = actor_tree(
         config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch), market.specs
     )

@@ -21,6 +21,7 @@ from web.errors import ApiError, json_response
 from web.models import (
     API_VERSION,
     CommandRequest,
+    FeedHealth,
     HealthReport,
     VersionReport,
     iso_utc,
@@ -51,6 +52,22 @@ def health_report(engine: EngineHandle) -> HealthReport:
         age_s = round(max(0, runtime.now_ns() - beat) / 1e9, 3)
         if age_s > HEARTBEAT_STALE_S:
             problems.append(f"the last engine heartbeat is {age_s} s old (> {HEARTBEAT_STALE_S})")
+    feeds: dict[str, FeedHealth] = {}
+    now = runtime.now_ns()
+    for name, status in sorted(engine.feeds.items()):
+        fresh = status.connected and not status.connection_stalled
+        if not status.connected:
+            problems.append(f"feed {name} is not connected")
+        elif status.connection_stalled:
+            problems.append(f"feed {name} is silent while its market is open")
+        last = status.last_event_ns
+        feeds[name] = FeedHealth(
+            fresh=fresh,
+            connected=status.connected,
+            stalled_instruments=sorted(status.stalled),
+            last_message_at=None if last is None else iso_utc(last),
+            age_s=None if last is None else round(max(0, now - last) / 1e9, 3),
+        )
     return HealthReport(
         live=True,
         ready=not problems,
@@ -61,7 +78,7 @@ def health_report(engine: EngineHandle) -> HealthReport:
         last_heartbeat_at=None if beat is None else iso_utc(beat),
         last_heartbeat_ns=beat,
         heartbeat_age_s=age_s,
-        feeds={},
+        feeds=feeds,
     )
 
 

@@ -58,11 +58,17 @@ class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """One market data feed (none exist yet: ``feeds`` is empty)."""
+    """One market data feed, as its events describe it."""
 
-    fresh: bool
-    last_message_at: str | None
-    age_s: float | None
+    fresh: Annotated[bool, Meta(description="Connected and not silent as a whole.")]
+    connected: bool
+    stalled_instruments: Annotated[
+        list[str], Meta(description="Instruments silent while their market is open.")
+    ]
+    last_message_at: Annotated[
+        str | None, Meta(description="Time of the feed's last event, ISO 8601 UTC.")
+    ]
+    age_s: Annotated[float | None, Meta(description="Seconds since that event.")]
 
 
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,8 +13,49 @@ from typing import Any
 
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
+from engine.messages.feed import (
+    FeedConnected,
+    FeedDisconnected,
+    FeedHealthReport,
+    FeedResumed,
+    FeedStalled,
+    feed_topic,
+)
 from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.runtime import Runtime
+
+
+@dataclass
+class FeedStatus:
+    """A feed as its events describe it. Written by a listener on the feed's thread, read by
+    the web loop: plain fields, each write a whole value."""
+
+    connected: bool = False
+    connection_stalled: bool = False
+    stalled: frozenset[str] = frozenset()
+    last_event_ns: int | None = None
+
+    def follow(self, _topic: str, message: Any) -> None:
+        if isinstance(message, FeedConnected):
+            self.connected, self.connection_stalled = True, False
+        elif isinstance(message, FeedDisconnected):
+            self.connected = False
+        elif isinstance(message, FeedStalled):
+            if message.instrument is None:
+                self.connection_stalled = True
+            else:
+                self.stalled = self.stalled | {message.instrument}
+        elif isinstance(message, FeedResumed):
+            if message.instrument is None:
+                self.connection_stalled = False
+            else:
+                self.stalled = self.stalled - {message.instrument}
+        elif isinstance(message, FeedHealthReport):
+            self.connected = message.connected
+            self.stalled = frozenset(message.stalled)
+        else:
+            return
+        self.last_event_ns = message.ts_event
 
 
 @dataclass
@@ -37,8 +78,17 @@ class EngineHandle:
     """Engine time of the last HeartbeatEmitted seen on the "engine" topic; readiness wants
     it recent. Kept current by a listener this handle registers on its runtime."""
 
+    feeds: dict[str, FeedStatus] = field(default_factory=dict)
+    """Market data feeds followed with :meth:`follow_feed`, by name."""
+
     def __post_init__(self) -> None:
         self.runtime.add_listener(TOPIC_ENGINE, self._on_engine_event)
+
+    def follow_feed(self, name: str) -> None:
+        """Keep :attr:`feeds` ``[name]`` current from the feed's events (topic ``feed:<name>``):
+        health then reports it, and a disconnected or silent feed makes the engine not ready."""
+        status = self.feeds.setdefault(name, FeedStatus())
+        self.runtime.add_listener(feed_topic(name), status.follow)
 
     def _on_engine_event(self, _topic: str, message: Any) -> None:
         if isinstance(message, HeartbeatEmitted):
