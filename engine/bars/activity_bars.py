@@ -92,6 +92,22 @@ class _ActivityBar:
             )
         )
 
+    def _add(self, ts_ns: int, price: float, size: float) -> None:
+        """Fold one trade into the open bar (opening it on the first)."""
+        if not self._count:
+            self._begin(ts_ns, price, size)
+        else:
+            if price > self._high:
+                self._high = price
+            elif price < self._low:
+                self._low = price
+            self._close = price
+            self._volume += size
+            self._pv += price * size
+            self._count += 1
+            if ts_ns > self._last_ns:  # noqa: PLR1730 - max() is a call on the hot path
+                self._last_ns = ts_ns
+
 
 class TickBarBuilder(_ActivityBar):
     """A bar of one instrument every ``trades`` trades (``trades >= 1``)."""
@@ -113,19 +129,7 @@ class TickBarBuilder(_ActivityBar):
 
     def update(self, ts_ns: int, price: float, size: float) -> None:
         """Add one trade at ``ts_ns`` (ns, UTC) of ``size`` units at ``price``."""
-        if not self._count:
-            self._begin(ts_ns, price, size)
-        else:
-            if price > self._high:
-                self._high = price
-            elif price < self._low:
-                self._low = price
-            self._close = price
-            self._volume += size
-            self._pv += price * size
-            self._count += 1
-            if ts_ns > self._last_ns:  # noqa: PLR1730 - max() is a call on the hot path
-                self._last_ns = ts_ns
+        self._add(ts_ns, price, size)
         if self._count >= self.trades:
             self.flush()
 
@@ -152,18 +156,6 @@ class VolumeBarBuilder(_ActivityBar):
 
     def update(self, ts_ns: int, price: float, size: float) -> None:
         """Add one trade at ``ts_ns`` (ns, UTC) of ``size`` units at ``price``."""
-        if not self._count:
-            self._begin(ts_ns, price, size)
-        else:
-            if price > self._high:
-                self._high = price
-            elif price < self._low:
-                self._low = price
-            self._close = price
-            self._volume += size
-            self._pv += price * size
-            self._count += 1
-            if ts_ns > self._last_ns:  # noqa: PLR1730 - max() is a call on the hot path
-                self._last_ns = ts_ns
+        self._add(ts_ns, price, size)
         if self._volume >= self.threshold:
             self.flush()
