@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from typing import ClassVar
 
 from adapters.replay.csv_layout import interval_ns
@@ -35,7 +34,7 @@ from adapters.replay.errors import ReplayError
 from adapters.replay.pacing import PacedReplay
 from engine.data_client import Tick
 from engine.messages.market import Bar
-from engine.store.candle_replay import DEFAULT_PAGE_SIZE
+from engine.store.candle_replay import DEFAULT_PAGE_SIZE, StoredBars
 from engine.store.candles import CandleStore
 
 
@@ -105,7 +104,7 @@ class StoreReplay(PacedReplay[Bar]):
 
     def _open_stream(self) -> Iterator[Bar]:
         pages = [
-            _StoredBars(
+            StoredBars(
                 self.store,
                 instrument,
                 self.interval,
@@ -140,61 +139,3 @@ class StoreReplay(PacedReplay[Bar]):
 
 def _close(bar: Bar) -> int:
     return bar.ts_close
-
-
-class _StoredBars(Iterator[Bar]):
-    """One instrument's stored bars, oldest first, read a page ahead on the store's loop.
-
-    The first page is asked for when the iterator is made (so the pages of several
-    instruments are read together); each page, when it is taken, asks for the next.
-    """
-
-    def __init__(
-        self,
-        store: CandleStore,
-        instrument: str,
-        interval: str,
-        *,
-        start_ns: int | None,
-        end_ns: int | None,
-        page_size: int,
-        timeout_s: float,
-    ) -> None:
-        self._store = store
-        self._instrument = instrument
-        self._interval = interval
-        self._end_ns = end_ns
-        self._page_size = page_size
-        self._timeout_s = timeout_s
-        self._page: list[Bar] = []
-        self._index = 0
-        self._pending: Future[list[Bar]] | None = self._read(start_ns)
-
-    def _read(self, start_ns: int | None) -> Future[list[Bar]]:
-        read = self._store.read_bars(
-            self._instrument, self._interval, start_ns, self._end_ns, self._page_size
-        )
-        return self._store.database.submit(read)
-
-    def __next__(self) -> Bar:
-        if self._index == len(self._page):
-            pending = self._pending
-            if pending is None:
-                raise StopIteration
-            try:
-                page = pending.result(self._timeout_s)
-            except TimeoutError:
-                if pending.done():
-                    raise  # the read itself timed out
-                raise TimeoutError(
-                    f"the store did not return the bars of {self._instrument} within "
-                    f"{self._timeout_s}s"
-                ) from None
-            full = len(page) == self._page_size
-            self._pending = self._read(page[-1].ts_event + 1) if full else None
-            self._page, self._index = page, 0
-            if not page:
-                raise StopIteration
-        bar = self._page[self._index]
-        self._index += 1
-        return bar

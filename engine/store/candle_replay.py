@@ -10,6 +10,7 @@ feeds what it yields. For several instruments, merge the iterators in time order
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 from engine.messages.market import Bar
 from engine.store.candles import CandleStore
@@ -38,7 +39,7 @@ def stored_bars(
     """
     if not isinstance(page_size, int) or page_size < 1:
         raise ValueError(f"page_size must be an int >= 1, got {page_size!r}")
-    return _pages(
+    return StoredBars(
         store,
         instrument,
         interval,
@@ -49,22 +50,59 @@ def stored_bars(
     )
 
 
-def _pages(
-    store: CandleStore,
-    instrument: str,
-    interval: str,
-    *,
-    start_ns: int | None,
-    end_ns: int | None,
-    page_size: int,
-    timeout_s: float,
-) -> Iterator[Bar]:
-    cursor = start_ns
-    while True:
-        page = store.database.call(
-            store.read_bars(instrument, interval, cursor, end_ns, page_size), timeout_s
+class StoredBars(Iterator[Bar]):
+    """One instrument's stored bars, oldest first, read a page ahead on the store's loop.
+
+    The first page is asked for when the iterator is made (so the pages of several
+    instruments are read together); each page, when it is taken, asks for the next.
+    """
+
+    def __init__(
+        self,
+        store: CandleStore,
+        instrument: str,
+        interval: str,
+        *,
+        start_ns: int | None,
+        end_ns: int | None,
+        page_size: int,
+        timeout_s: float,
+    ) -> None:
+        self._store = store
+        self._instrument = instrument
+        self._interval = interval
+        self._end_ns = end_ns
+        self._page_size = page_size
+        self._timeout_s = timeout_s
+        self._page: list[Bar] = []
+        self._index = 0
+        self._pending: Future[list[Bar]] | None = self._read(start_ns)
+
+    def _read(self, start_ns: int | None) -> Future[list[Bar]]:
+        read = self._store.read_bars(
+            self._instrument, self._interval, start_ns, self._end_ns, self._page_size
         )
-        yield from page
-        if len(page) < page_size:
-            return
-        cursor = page[-1].ts_event + 1
+        return self._store.database.submit(read)
+
+    def __next__(self) -> Bar:
+        if self._index == len(self._page):
+            pending = self._pending
+            if pending is None:
+                raise StopIteration
+            try:
+                page = pending.result(self._timeout_s)
+            except TimeoutError:
+                if pending.done():
+                    raise  # the read itself timed out
+                raise TimeoutError(
+                    f"the store did not return the bars of {self._instrument} within "
+                    f"{self._timeout_s}s"
+                ) from None
+            full = len(page) == self._page_size
+            self._pending = self._read(page[-1].ts_event + 1) if full else None
+            self._page, self._index = page, 0
+            if not page:
+                raise StopIteration
+        bar = self._page[self._index]
+        self._index += 1
+        return bar
