@@ -59,7 +59,6 @@ the bench that everything before it has been handled.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import math
 import os
@@ -77,18 +76,17 @@ import numpy as np
 from actors.bar_aggregator import NAME as AGGREGATOR
 from actors.bar_aggregator import BarAggregator, bars_topic
 from actors.feed import Feed, FeedConfig
-from bench.runtime import (
-    BenchTimeoutError,
+from bench.figures import (
     Figures,
     Progress,
+    bench_parser,
     format_value,
     percentile,
     quiet_logs,
     rate,
     report,
-    tree,
-    wait,
 )
+from bench.runtime import BenchTimeoutError, tree, wait
 from engine.data_client import DataClient, FeedEvents, Scheduler
 from engine.messages.market import Bar, TradeTick
 from engine.runtime import Runtime
@@ -576,13 +574,9 @@ def run(quick: bool = False, progress: Progress | None = None) -> Figures:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="troupe bench market",
-        description="Measure the feed and bar aggregator (figures, not pass/fail).",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 20 s)")
-    args = parser.parse_args(argv)
+    args = bench_parser(
+        "market", "Measure the feed and bar aggregator.", "smaller sizes (about 20 s)"
+    ).parse_args(argv)
     return report(run, quick=args.quick, as_json=args.json)
 
 

@@ -48,25 +48,30 @@ timestamps they measure the runtime rather than message construction.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import logging
-import math
 import os
 import platform
 import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import structlog
 
+from bench.figures import (
+    Figures,
+    Progress,
+    bench_parser,
+    format_value,
+    percentile,
+    quiet_logs,
+    rate,
+    report,
+)
 from engine.actor import Actor, handles
 from engine.backoff import Backoff
 from engine.context import Context
@@ -79,9 +84,6 @@ from engine.messages.runtime import (
 from engine.simulated import SimulatedRuntime
 from engine.spec import DEDICATED, ActorSpec, Strategy, SupervisorSpec
 from engine.threaded import ThreadedRuntime
-
-Figures = dict[str, float | int | str]
-Progress = Callable[[str], None]
 
 WAIT_S = 120.0
 """The longest any one wait may take before the bench gives up on it."""
@@ -291,21 +293,6 @@ class Bouncer(Actor):
 
 
 @contextmanager
-def quiet_logs() -> Iterator[None]:
-    """Silence structlog below CRITICAL (crash and dead-letter logs) and restore it after."""
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    try:
-        yield
-    finally:
-        if was_configured:
-            structlog.configure(**saved)
-        else:
-            structlog.reset_defaults()
-
-
-@contextmanager
 def threaded(
     tree: SupervisorSpec, pools: dict[str, int] | None = None
 ) -> Iterator[ThreadedRuntime]:
@@ -327,19 +314,6 @@ def tree(name: str, children: list[ActorSpec | SupervisorSpec]) -> SupervisorSpe
 def wait(event: threading.Event, what: str) -> None:
     if not event.wait(WAIT_S):
         raise BenchTimeoutError(f"gave up waiting {WAIT_S:g}s for {what}")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (0-100) of ``samples``."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def rate(count: int, elapsed_ns: int) -> float:
-    return count / (elapsed_ns / 1e9) if elapsed_ns > 0 else math.inf
 
 
 # -- the benchmarks ---------------------------------------------------------------------------
@@ -603,57 +577,11 @@ def run(quick: bool = False, progress: Progress | None = None) -> Figures:
     return figures
 
 
-# -- output -----------------------------------------------------------------------------------
-
-
-def format_value(value: float | int | str) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return value
-
-
-def rounded(figures: Figures) -> Figures:
-    """Figures for JSON: rates to whole numbers, small values to three decimals."""
-    out: Figures = {}
-    for key, value in figures.items():
-        if isinstance(value, float) and math.isfinite(value):
-            out[key] = round(value, 3) if abs(value) < 100 else round(value)
-        else:
-            out[key] = value
-    return out
-
-
-def table(figures: Figures) -> str:
-    width = max(len(key) for key in figures)
-    values = {key: format_value(value) for key, value in figures.items()}
-    value_width = max(len(value) for value in values.values())
-    return "\n".join(f"{key:<{width}}  {value:>{value_width}}" for key, value in values.items())
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="troupe bench runtime",
-        description="Measure the actor runtime (figures, not pass/fail).",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
-    args = parser.parse_args(argv)
-
+    args = bench_parser(
+        "runtime", "Measure the actor runtime.", "smaller sizes (a few seconds)"
+    ).parse_args(argv)
     return report(run, quick=args.quick, as_json=args.json)
-
-
-def report(measure: Callable[..., Figures], *, quick: bool, as_json: bool) -> int:
-    """Run ``measure(quick=..., progress=...)`` and print its figures: one JSON object with
-    ``as_json``, else progress lines on stderr and a table. Shared by every benchmark."""
-
-    def to_stderr(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    figures = measure(quick=quick, progress=None if as_json else to_stderr)
-    print(json.dumps(rounded(figures)) if as_json else table(figures))
-    return 0
 
 
 if __name__ == "__main__":

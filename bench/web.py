@@ -33,7 +33,6 @@ The load comes from a second OS process (``python -m bench.web --load-http ...``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -54,7 +53,15 @@ import msgspec
 import uvloop
 
 from actors.trading_control import NAME as TRADING
-from bench.runtime import Figures, Progress, format_value, percentile, quiet_logs, report
+from bench.figures import (
+    Figures,
+    Progress,
+    bench_parser,
+    format_value,
+    percentile,
+    quiet_logs,
+    report,
+)
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
 from engine.messages.trading import LiquiditySide, OrderAccepted, OrderFilled, OrderSide
@@ -526,16 +533,8 @@ def run_load(work: Any) -> int:
     return 0
 
 
-# -- output -----------------------------------------------------------------------------------
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="troupe bench web",
-        description="Measure the web API and live view (figures, not pass/fail).",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="2 s phases instead of 10 s")
+    parser = bench_parser("web", "Measure the web API and live view.", "2 s phases instead of 10 s")
     load = parser.add_mutually_exclusive_group()
     load.add_argument(
         "--load-http",
