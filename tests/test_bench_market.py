@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from bench.figures import Figures
 from bench.market import INSTRUMENTS, run
+from tests.bench_checks import assert_finite_number, assert_python_version
 
 NUMERIC_KEYS = (
     "cpu_count",
@@ -28,8 +28,6 @@ NUMERIC_KEYS = (
     "memory_run_market_minutes",
 )
 
-Figures = dict[str, float | int | str]
-
 
 @pytest.fixture(scope="module")
 def figures() -> Figures:
@@ -38,13 +36,11 @@ def figures() -> Figures:
 
 @pytest.mark.parametrize("key", NUMERIC_KEYS)
 def test_reports_a_finite_number(figures: Figures, key: str) -> None:
-    value = figures[key]
-    assert isinstance(value, int | float) and not isinstance(value, bool)
-    assert math.isfinite(value)
+    assert_finite_number(figures, key)
 
 
 def test_reports_the_python_version(figures: Figures) -> None:
-    assert isinstance(figures["python"], str) and figures["python"].startswith("3.")
+    assert_python_version(figures)
 
 
 def test_measures_1000_instruments(figures: Figures) -> None:

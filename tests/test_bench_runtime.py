@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from bench.figures import Figures
 from bench.runtime import run
+from tests.bench_checks import assert_finite_number, assert_python_version
 
 NUMERIC_KEYS = (
     "cpu_count",
@@ -27,8 +27,6 @@ NUMERIC_KEYS = (
     "shared_vs_dedicated_ratio",
 )
 
-Figures = dict[str, float | int | str]
-
 
 @pytest.fixture(scope="module")
 def figures() -> Figures:
@@ -37,13 +35,11 @@ def figures() -> Figures:
 
 @pytest.mark.parametrize("key", NUMERIC_KEYS)
 def test_reports_a_finite_number(figures: Figures, key: str) -> None:
-    value = figures[key]
-    assert isinstance(value, int | float) and not isinstance(value, bool)
-    assert math.isfinite(value)
+    assert_finite_number(figures, key)
 
 
 def test_reports_the_python_version(figures: Figures) -> None:
-    assert isinstance(figures["python"], str) and figures["python"].startswith("3.")
+    assert_python_version(figures)
 
 
 def test_no_message_is_lost_under_crashes(figures: Figures) -> None:

@@ -3,11 +3,11 @@ latencies are figures, never asserted."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from bench.figures import Figures
 from bench.web import WS_CLIENTS, run
+from tests.bench_checks import assert_finite_number, assert_python_version
 
 NUMERIC_KEYS = (
     "cpu_count",
@@ -27,8 +27,6 @@ NUMERIC_KEYS = (
     "loop_lag_ms_max",
 )
 
-Figures = dict[str, float | int | str]
-
 
 @pytest.fixture(scope="module")
 def figures() -> Figures:
@@ -37,13 +35,11 @@ def figures() -> Figures:
 
 @pytest.mark.parametrize("key", NUMERIC_KEYS)
 def test_reports_a_finite_number(figures: Figures, key: str) -> None:
-    value = figures[key]
-    assert isinstance(value, int | float) and not isinstance(value, bool)
-    assert math.isfinite(value)
+    assert_finite_number(figures, key)
 
 
 def test_reports_the_python_version(figures: Figures) -> None:
-    assert isinstance(figures["python"], str) and figures["python"].startswith("3.")
+    assert_python_version(figures)
 
 
 def test_every_api_request_is_answered(figures: Figures) -> None:
