@@ -83,6 +83,18 @@ def report(measure: Callable[..., Figures], *, quick: bool, as_json: bool) -> in
     return 0
 
 
+def collector(figures: Figures, progress: Progress | None) -> Callable[[Figures], None]:
+    """``add(new)``: put ``new`` into ``figures``, and say each figure to ``progress``."""
+
+    def add(new: Figures) -> None:
+        figures.update(new)
+        if progress is not None:
+            for key, value in new.items():
+                progress(f"{key}: {format_value(value)}")
+
+    return add
+
+
 def bench_parser(name: str, description: str, quick_help: str) -> argparse.ArgumentParser:
     """The parser of ``troupe bench NAME``: ``--json`` and ``--quick``."""
     parser = argparse.ArgumentParser(

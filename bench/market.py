@@ -80,7 +80,7 @@ from bench.figures import (
     Figures,
     Progress,
     bench_parser,
-    format_value,
+    collector,
     percentile,
     quiet_logs,
     rate,
@@ -552,11 +552,7 @@ def run(quick: bool = False, progress: Progress | None = None) -> Figures:
         "instruments": INSTRUMENTS,
     }
 
-    def add(new: Figures) -> None:
-        figures.update(new)
-        if progress is not None:
-            for key, value in new.items():
-                progress(f"{key}: {format_value(value)}")
+    add = collector(figures, progress)
 
     with quiet_logs():
         add(bench_memory(sizes.memory_run_s))

@@ -66,7 +66,7 @@ from bench.figures import (
     Figures,
     Progress,
     bench_parser,
-    format_value,
+    collector,
     percentile,
     quiet_logs,
     rate,
@@ -546,11 +546,7 @@ def run(quick: bool = False, progress: Progress | None = None) -> Figures:
     sizes = QUICK if quick else FULL
     figures: Figures = {"python": platform.python_version(), "cpu_count": os.cpu_count() or 0}
 
-    def add(new: Figures) -> None:
-        figures.update(new)
-        if progress is not None:
-            for key, value in new.items():
-                progress(f"{key}: {format_value(value)}")
+    add = collector(figures, progress)
 
     with quiet_logs():
         add(bench_tell(sizes.tell_messages))

@@ -57,7 +57,7 @@ from bench.figures import (
     Figures,
     Progress,
     bench_parser,
-    format_value,
+    collector,
     percentile,
     quiet_logs,
     report,
@@ -361,15 +361,10 @@ async def bench(sizes: Sizes, add: Progress | None, figures: Figures) -> None:
         url = f"http://127.0.0.1:{port}/api/v1"
         lag.start()
 
-        def report(new: Figures) -> None:
-            figures.update(new)
-            if add is not None:
-                for key, value in new.items():
-                    add(f"{key}: {format_value(value)}")
-
-        report(await api_phase(url, sizes.api_seconds, lag))
-        report(await ws_phase(url, sizes.ws_seconds, runtime, live, lag))
-        report(lag_figures(lag))
+        record = collector(figures, add)
+        record(await api_phase(url, sizes.api_seconds, lag))
+        record(await ws_phase(url, sizes.ws_seconds, runtime, live, lag))
+        record(lag_figures(lag))
     finally:
         await lag.stop()
         if runner is not None:
