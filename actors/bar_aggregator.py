@@ -76,6 +76,8 @@ DEFAULT_CLOSE_DELAY_NS = 500_000_000
 """Grace after an interval's end for its last trades to arrive before the timer closes it."""
 
 TradeBarBuilder = TimeBarBuilder | TickBarBuilder | VolumeBarBuilder
+Taker = Callable[[int, float, float], None]
+"""What takes one instrument's trades: ``(ts_ns, price, size)`` for all its builders."""
 
 
 def bars_topic(instrument: str) -> str:
@@ -134,7 +136,7 @@ class BarAggregator(Actor):
 
     def on_start(self, ctx: Context) -> None:
         super().on_start(ctx)
-        self._feeds: dict[str, list[TradeBarBuilder]] = {}
+        self._takers: dict[str, Taker] = {}
         self._time_builders: dict[str, list[TimeBarBuilder]] = {}
         self._due: list[tuple[int, int, int, TimeBarBuilder]] = []
         self._seq = 0
@@ -147,27 +149,21 @@ class BarAggregator(Actor):
 
     @handles(TradeTick)
     def on_trade(self, tick: TradeTick) -> None:
-        builders = self._feeds.get(tick.instrument)
-        if builders is None:
-            builders = self._add_instrument(tick.instrument)
-        for builder in builders:
-            builder.update(tick.ts_event, tick.price, tick.size)
+        take = self._takers.get(tick.instrument)
+        if take is None:
+            take = self._add_instrument(tick.instrument)
+        take(tick.ts_event, tick.price, tick.size)
 
     @handles(TickBatch)
     def on_batch(self, batch: TickBatch) -> None:
-        feeds = self._feeds
-        instrument: str | None = None
-        builders: list[TradeBarBuilder] = []
+        takers = self._takers
         for tick in batch.ticks:
             if not isinstance(tick, TradeTick):
                 continue
-            if tick.instrument != instrument:
-                instrument = tick.instrument
-                found = feeds.get(instrument)
-                builders = self._add_instrument(instrument) if found is None else found
-            ts, price, size = tick.ts_event, tick.price, tick.size
-            for builder in builders:
-                builder.update(ts, price, size)
+            take = takers.get(tick.instrument)
+            if take is None:
+                take = self._add_instrument(tick.instrument)
+            take(tick.ts_event, tick.price, tick.size)
 
     @handles(QuoteTick)
     def on_quote(self, _quote: QuoteTick) -> None:
@@ -204,7 +200,7 @@ class BarAggregator(Actor):
 
     # Building the builders of an instrument, on its first trade.
 
-    def _add_instrument(self, instrument: str) -> list[TradeBarBuilder]:
+    def _add_instrument(self, instrument: str) -> Taker:
         specs = self.specs.get(instrument)
         if specs is None:
             specs = self.specs.get(ALL_INSTRUMENTS, [])
@@ -236,9 +232,9 @@ class BarAggregator(Actor):
                 feeds.append(TickBarBuilder(instrument, spec.trades, emit, clock=clock))
             else:
                 feeds.append(VolumeBarBuilder(instrument, spec.volume, emit, clock=clock))
-        self._feeds[instrument] = feeds
         self._time_builders[instrument] = time_builders
-        return feeds
+        take = self._takers[instrument] = _taker(feeds)
+        return take
 
     def _emitter(self, instrument: str, dependents: list[TimeBarBuilder]) -> BarSink:
         topic = bars_topic(instrument)
@@ -262,6 +258,20 @@ class BarAggregator(Actor):
             heapq.heappush(due, (end_ns + delay, depth, self._seq, builder))
 
         return watch
+
+
+def _taker(builders: Sequence[TradeBarBuilder]) -> Taker:
+    """One call per trade for all of an instrument's builders: with the usual single builder,
+    its own ``update``, so a trade costs one call and no loop."""
+    if len(builders) == 1:
+        return builders[0].update
+    updates = tuple(builder.update for builder in builders)
+
+    def take(ts_ns: int, price: float, size: float) -> None:
+        for update in updates:
+            update(ts_ns, price, size)
+
+    return take
 
 
 def _depth(label: str, sources: Mapping[str, str]) -> int:

@@ -210,6 +210,7 @@ class Feed(Actor):
             expected = self._expected_interval(instrument)
             stream = InstrumentStream(tape, expected, now, self._is_open(instrument, now))
             self.streams[instrument] = stream
+            self.watch.include(stream, now)
             self._refresh_band(stream)
             added.append(instrument)
         return added
@@ -272,9 +273,9 @@ class Feed(Actor):
         watched = self.ctx.watched
         for stream in touched:
             group, stream.pending = stream.pending, []
-            resumed = self.watch.stream_arrived(stream, now)
-            if resumed is not None:
-                self._announce(resumed, alert=True)
+            if stream.stalled:
+                self._announce(self.watch.stream_arrived(stream, now), alert=True)
+            stream.arrived_ns = now  # what stream_arrived records, inlined: once per batch
             if stream.gap_from is not None and self.connection.up:
                 self._report_gap(stream, group[0].ts_event, now)
             if not watched(stream.topic):
@@ -383,18 +384,16 @@ class Feed(Actor):
     @handles(WatchdogDue)
     def on_watchdog(self, _due: WatchdogDue) -> None:
         now = self.ctx.now_ns()
-        open_streams = []
         # Bands may move during the day, but rarely: read them again once a refresh period.
-        refresh = now - self._bands_read_at >= self.config.band_refresh_ns
-        if refresh:
+        if now - self._bands_read_at >= self.config.band_refresh_ns:
             self._bands_read_at = now
-        for stream in self.streams.values():
-            if refresh:
+            for stream in self.streams.values():
                 self._refresh_band(stream)
-            if stream.note_open(self._is_open(stream.instrument, now), now):
-                open_streams.append(stream)
         up_since = self.connection.up_since if self.connection.up else None
-        for stalled in self.watch.check(open_streams, now, up_since):
+        stalls = self.watch.beat(
+            self.streams.values(), self.market_open, now, up_since, self._hours_unknown
+        )
+        for stalled in stalls:
             self.ctx.log.warning(
                 "feed stale",
                 feed=self.name,
@@ -406,11 +405,13 @@ class Feed(Actor):
     def _is_open(self, instrument: str, now: int) -> bool:
         try:
             return bool(self.market_open(instrument, now))
-        except Exception as exc:  # a broken calendar must not silence the watchdog
-            self._log_throttled(
-                "hours", "market hours unknown, taken as open", error=_describe(exc)
-            )
+        except Exception as exc:
+            self._hours_unknown(exc)
             return True
+
+    def _hours_unknown(self, error: Exception) -> None:
+        # A broken calendar must not silence the watchdog: the market is taken as open.
+        self._log_throttled("hours", "market hours unknown, taken as open", error=_describe(error))
 
     # -- health ------------------------------------------------------------------------------
 

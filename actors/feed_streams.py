@@ -52,6 +52,7 @@ class InstrumentStream:
         self.watch_from = now_ns
         """Silence counts from here at the earliest: subscription or market open."""
         self.was_open = is_open
+        """Whether the market was open at the watchdog's last beat (:mod:`feed_watchdog`)."""
         self.stalled = False
         self.gap_from: tuple[int | None, int] | None = None
         """After a drop, until the first good tick or bar: (``ts_event`` of the last good
@@ -65,14 +66,6 @@ class InstrumentStream:
         """Since when the instrument has been silent, for the watchdog."""
         arrived = self.arrived_ns
         return self.watch_from if arrived is None else max(arrived, self.watch_from)
-
-    def note_open(self, is_open: bool, now_ns: int) -> bool:
-        """Record whether the market is open now; the silence of a market that just opened
-        counts from its opening, not from yesterday's last tick. Returns ``is_open``."""
-        if is_open and not self.was_open:
-            self.watch_from = now_ns
-        self.was_open = is_open
-        return is_open
 
     def mark_drop(self, now_ns: int) -> None:
         """The connection dropped at ``now_ns``; keeps the first drop of a series until the

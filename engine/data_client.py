@@ -47,7 +47,10 @@ class FeedEvents(Protocol):
     def on_connected(self) -> None: ...
 
     def on_ticks(self, ticks: Sequence[Tick]) -> None:
-        """Ticks as they arrived, oldest first; several at once under load."""
+        """Ticks as they arrived, oldest first; several at once under load. ``ts_event`` is
+        the venue's stamp, never the time of receipt: a trade sent twice (a resend after a
+        reconnect) carries the same stamp and trade id both times, which is how the feed
+        knows it for a repeat (:mod:`engine.tick_validation`)."""
         ...
 
     def on_bars(self, bars: Sequence[Bar]) -> None:

@@ -88,6 +88,8 @@ class Runtime(abc.ABC):
         # (prefix, cell, with_topic) for subscriptions ending in "*" ("*" itself: prefix "")
         self._prefix_subscribers: tuple[tuple[str, Cell, bool], ...] = ()
         self._listeners: dict[str, tuple[Listener, ...]] = {}
+        # topic -> watched(topic), replaced by an empty dict whenever the registry changes.
+        self._watched: dict[str, bool] = {}
         self._registry_lock = threading.Lock()
         self._dead_letters = 0
         self._trading_state = TradingState.ACTIVE
@@ -186,13 +188,21 @@ class Runtime(abc.ABC):
 
     def watched(self, topic: str) -> bool:
         """Whether a publication on ``topic`` would reach anyone now, so that a publisher
-        can skip building a message nobody receives (a feed's per-instrument tick topics)."""
-        return bool(
-            self._subscribers.get(topic)
-            or self._listeners.get(topic)
-            or self._listeners.get(ALL_TOPICS)
-            or any(topic.startswith(prefix) for prefix, _, _ in self._prefix_subscribers)
-        )
+        can skip building a message nobody receives (a feed's per-instrument tick topics).
+
+        Remembered per topic until the next (un)subscription or listener change: a feed asks
+        once per instrument per batch. A publisher racing a subscriber from another thread may
+        see the answer from just before it, as it would without the memory."""
+        memory = self._watched
+        known = memory.get(topic)
+        if known is None:
+            known = memory[topic] = bool(
+                self._subscribers.get(topic)
+                or self._listeners.get(topic)
+                or self._listeners.get(ALL_TOPICS)
+                or any(topic.startswith(prefix) for prefix, _, _ in self._prefix_subscribers)
+            )
+        return known
 
     @abc.abstractmethod
     def _deliver(self, cell: Cell, message: Any) -> None:
@@ -216,6 +226,7 @@ class Runtime(abc.ABC):
                 current = tuple(e for e in self._subscribers.get(topic, ()) if e[0] is not cell)
                 self._subscribers[topic] = (*current, (cell, with_topic))
             cell.topics.add(topic)
+            self._watched = {}
 
     def unsubscribe(self, topic: str, name: str) -> None:
         cell = self._cells.get(name)
@@ -231,17 +242,20 @@ class Runtime(abc.ABC):
                 current = self._subscribers.get(topic, ())
                 self._subscribers[topic] = tuple(e for e in current if e[0] is not cell)
             cell.topics.discard(topic)
+            self._watched = {}
 
     def add_listener(self, topic: str, listener: Listener) -> Callable[[], None]:
         """Observe ``topic`` (or ``"*"`` for all) from outside; returns the remover."""
         with self._registry_lock:
             self._listeners[topic] = (*self._listeners.get(topic, ()), listener)
+            self._watched = {}
 
         def remove() -> None:
             with self._registry_lock:
                 self._listeners[topic] = tuple(
                     f for f in self._listeners.get(topic, ()) if f is not listener
                 )
+                self._watched = {}
 
         return remove
 

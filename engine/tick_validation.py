@@ -14,6 +14,9 @@ reason                        the tick
 ``crossed_quote``             is a quote whose bid is above its ask (a locked quote passes)
 ``in_future``                 has ``ts_event`` beyond the feed's clock plus the allowed skew
 ``duplicate``                 repeats a venue ``trade_id`` seen recently for the instrument
+                              and is no newer than the last good trade (a repeat carries
+                              its original's stamp; a later trade reusing an id is a new
+                              trade: venues that number trades afresh each session)
 ``out_of_order``              is older than the last good tick of its kind and instrument
 ``outside_band``              has a price (bid or ask) outside the instrument's price band
 ``malformed``                 made a check raise (a field of the wrong type)
@@ -90,7 +93,12 @@ TRADE_CHECKS: tuple[tuple[RejectReason, Check], ...] = (
     (RejectReason.NON_POSITIVE_PRICE, lambda t, _: t.price <= 0),
     (RejectReason.NEGATIVE_SIZE, lambda t, _: t.size < 0),
     (RejectReason.IN_FUTURE, lambda t, lim: t.ts_event > lim.latest_ns),
-    (RejectReason.DUPLICATE, lambda t, lim: t.trade_id is not None and t.trade_id in lim.seen),
+    (
+        RejectReason.DUPLICATE,
+        lambda t, lim: (
+            t.trade_id is not None and t.ts_event <= lim.last_ns and t.trade_id in lim.seen
+        ),
+    ),
     (RejectReason.OUT_OF_ORDER, lambda t, lim: t.ts_event < lim.last_ns),
     (RejectReason.OUTSIDE_BAND, lambda t, lim: not lim.low <= t.price <= lim.high),
 )
@@ -136,7 +144,7 @@ def trade_problem(
         low <= tick.price <= high
         and 0.0 <= tick.size <= _LARGEST
         and last_ns <= tick.ts_event <= latest_ns
-        and (trade_id is None or trade_id not in seen)
+        and (trade_id is None or tick.ts_event > last_ns or trade_id not in seen)
     ):
         return None
     return _first_reason(TRADE_CHECKS, tick, Limits(last_ns, latest_ns, low, high, seen))
@@ -164,11 +172,19 @@ class TickTape:
     At least the last ``duplicate_window`` trade ids are remembered (at most twice as many:
     ids are kept in two generations, so forgetting costs nothing per tick). Owned by one
     actor; not thread-safe.
+
+    A trade newer than the last good one cannot be a repeat, so the common tick only appends
+    its id to a list; the ids are looked up (through a set built when first needed and kept
+    while trades share a stamp) only for a trade stamped no later than the last, which is
+    rare with fine stamps and cheap with coarse ones.
     """
 
     __slots__ = (
-        "_ids",
-        "_old_ids",
+        "_lookup",
+        "_lookup_of",
+        "_older",
+        "_recent",
+        "_turns",
         "_window",
         "high",
         "instrument",
@@ -190,8 +206,14 @@ class TickTape:
         self.last_trade_ns = NO_TICK_YET
         self.last_quote_ns = NO_TICK_YET
         self._window = duplicate_window
-        self._ids: set[str] = set()
-        self._old_ids: set[str] = set()
+        self._recent: list[str] = []
+        self._older: list[str] = []
+        self._turns = 0
+        """How many times ``_recent`` has turned into ``_older``."""
+        self._lookup: set[str] = set()
+        self._lookup_of = (0, 0)
+        """What ``_lookup`` holds, as ``(turns, n)``: ``_older`` and the first ``n`` ids of
+        ``_recent`` after that many turns. Stale once ``_recent`` grows or turns over."""
         self.low = _SMALLEST_PRICE
         self.high = _LARGEST
         self.set_band(band)
@@ -221,7 +243,28 @@ class TickTape:
 
     def __contains__(self, trade_id: object) -> bool:
         """Whether ``trade_id`` is among the trade ids remembered."""
-        return trade_id in self._ids or trade_id in self._old_ids
+        recent = self._recent
+        if self._lookup_of != (self._turns, len(recent)):
+            self._lookup = {*self._older, *recent}
+            self._lookup_of = (self._turns, len(recent))
+        return trade_id in self._lookup
+
+    def _remember(self, trade_id: str) -> None:
+        """Keep the id of a good trade judged on the slow path; the lookup set, if it is up
+        to date, stays so (trades sharing a stamp look up every id)."""
+        recent = self._recent
+        fresh = self._lookup_of == (self._turns, len(recent))
+        recent.append(trade_id)
+        if len(recent) >= self._window:
+            self._turn()
+        elif fresh:
+            self._lookup.add(trade_id)
+            self._lookup_of = (self._turns, len(recent))
+
+    def _turn(self) -> None:
+        # The recent ids become the older generation; the oldest are forgotten.
+        self._older, self._recent = self._recent, []
+        self._turns += 1
 
     def admit(self, tick: Any, latest_ns: int) -> RejectReason | None:
         """Judge ``tick`` (``None``: it passes, and is remembered). ``latest_ns`` is the
@@ -233,27 +276,22 @@ class TickTape:
         """
         kind = type(tick)
         if kind is TradeTick:
-            trade_id = tick.trade_id
             ts = tick.ts_event
             if (
                 self.low <= tick.price <= self.high
                 and 0.0 <= tick.size <= _LARGEST
-                and self.last_trade_ns <= ts <= latest_ns
-                and (
-                    trade_id is None
-                    or (trade_id not in self._ids and trade_id not in self._old_ids)
-                )
+                and self.last_trade_ns < ts <= latest_ns
             ):
+                # Newer than every good trade before it: a repeat of none of them.
                 self.last_trade_ns = ts
+                trade_id = tick.trade_id
                 if trade_id is not None and self._window:
-                    ids = self._ids
-                    ids.add(trade_id)
-                    if len(ids) >= self._window:
-                        self._old_ids, self._ids = ids, set()
+                    recent = self._recent
+                    recent.append(trade_id)
+                    if len(recent) >= self._window:
+                        self._turn()
                 return None
-            return trade_problem(
-                tick, self.last_trade_ns, latest_ns, self.low, self.high, seen=self
-            )
+            return self._admit_trade(tick, latest_ns)
         if kind is QuoteTick:
             ts = tick.ts_event
             if (
@@ -267,19 +305,19 @@ class TickTape:
             return quote_problem(tick, self.last_quote_ns, latest_ns, self.low, self.high)
         return self._admit_other(tick, latest_ns)
 
+    def _admit_trade(self, tick: TradeTick, latest_ns: int) -> RejectReason | None:
+        # The general path: a trade sharing the last one's stamp, a bad one, or a subclass.
+        reason = trade_problem(tick, self.last_trade_ns, latest_ns, self.low, self.high, seen=self)
+        if reason is None:
+            self.last_trade_ns = tick.ts_event
+            if tick.trade_id is not None and self._window:
+                self._remember(tick.trade_id)
+        return reason
+
     def _admit_other(self, tick: Any, latest_ns: int) -> RejectReason | None:
         # Subclasses of the tick types (rare): the same judgement without the inlining.
         if isinstance(tick, TradeTick):
-            reason = trade_problem(
-                tick, self.last_trade_ns, latest_ns, self.low, self.high, seen=self
-            )
-            if reason is None:
-                self.last_trade_ns = tick.ts_event
-                if tick.trade_id is not None and self._window:
-                    self._ids.add(tick.trade_id)
-                    if len(self._ids) >= self._window:
-                        self._old_ids, self._ids = self._ids, set()
-            return reason
+            return self._admit_trade(tick, latest_ns)
         if isinstance(tick, QuoteTick):
             reason = quote_problem(tick, self.last_quote_ns, latest_ns, self.low, self.high)
             if reason is None:

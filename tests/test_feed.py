@@ -134,7 +134,7 @@ def test_bad_ticks_in_a_batch_are_dropped_counted_and_the_rest_goes_on(driver: D
         trade(TCS, now + 1000 * SECOND),
         quote(TCS, now + 1, bid=101.0, ask=100.0),
         good[2],
-        trade(INFY, now + 3, trade_id="1"),
+        trade(INFY, now, trade_id="1"),  # re-sent: the same id with its original stamp
         trade(SBIN, now + 3),
     ]
 
@@ -247,6 +247,52 @@ def test_a_silent_connection_is_one_alert_then_resumes_then_one_instrument_stall
     assert tcs.last_tick_ns == T0 + 500 * MS and tcs.silent_for_ns == 10_500 * MS
     assert sim.capture.messages(FEED_TOPIC, FeedStalled) == [stalled, tcs]
     assert health(sim.runtime).stalled == [TCS]
+
+
+def test_an_instrument_that_resumes_and_falls_silent_again_stalls_again() -> None:
+    # Arrange: INFY alone; the connection stays busy with ticks of an unsubscribed instrument
+    # (rejected, but proof of life), so only INFY's own silence counts.
+    sim = SimFeed(FakeClient(), instruments=(INFY,), stale_factor=3.0)
+    sim.at(T0 + 500 * MS, lambda: sim.client.deliver(trade(INFY, T0)))
+    for n in range(1, 40):
+        ts = T0 + n * 500 * MS
+        sim.at(ts, lambda ts=ts: sim.client.deliver(trade(SBIN, ts)))  # type: ignore[misc]
+
+    # Act: INFY back once at 10.25 s, then silent again.
+    sim.at(T0 + 10_250 * MS, lambda: sim.client.deliver(trade(INFY, T0 + 10 * SECOND)))
+    sim.run_to(T0 + 19 * SECOND)
+
+    # Assert: the second silence is caught as promptly as the first.
+    assert sim.alerts() == [
+        (T0 + 4 * SECOND, "FeedStalled", INFY),
+        (T0 + 10_250 * MS, "FeedResumed", INFY),
+        (T0 + 14 * SECOND, "FeedStalled", INFY),
+    ]
+
+
+def test_a_market_opening_beside_a_busy_one_is_watched_from_its_open() -> None:
+    # Arrange: INFY expects a tick a minute and trades every 2 s; TCS (5 s expected) opens at
+    # 100 s and stays silent. Its silence must be caught by its own deadline (15 s after the
+    # open), not by INFY's distant one.
+    opens = T0 + 100 * SECOND
+    client = FakeClient()
+    client.expected_interval_ns = (  # type: ignore[method-assign]
+        lambda instrument: 60 * SECOND if instrument == INFY else 5 * SECOND
+    )
+
+    def market_open(instrument: str, ts_ns: int) -> bool:
+        return instrument == INFY or ts_ns >= opens
+
+    sim = SimFeed(client, market_open=market_open, stale_factor=3.0)
+    for n in range(0, 70):
+        ts = T0 + n * 2 * SECOND + 1
+        sim.at(ts, lambda ts=ts: sim.client.deliver(trade(INFY, ts)))  # type: ignore[misc]
+
+    # Act
+    sim.run_to(opens + 30 * SECOND)
+
+    # Assert
+    assert sim.alerts() == [(opens + 16 * SECOND, "FeedStalled", TCS)]
 
 
 def test_a_closed_market_raises_no_stale_alert_and_an_opening_counts_from_the_open() -> None:

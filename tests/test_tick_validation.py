@@ -172,7 +172,43 @@ def test_trade_ids_are_forgotten_only_beyond_the_window() -> None:
     assert tape.admit(trade(trade_id="id8"), LATEST) is RejectReason.DUPLICATE
     # ...and after 16 more, the oldest are forgotten: memory stays bounded.
     assert tape.admit(trade(trade_id="id0"), LATEST) is None
-    assert len(tape._ids) + len(tape._old_ids) <= 16
+    assert len(tape._recent) + len(tape._older) <= 16
+
+
+def test_a_later_trade_reusing_an_id_is_a_new_trade() -> None:
+    # A repeat carries its original's stamp; venues that number trades afresh each session
+    # reuse ids on later trades, which are not repeats.
+    tape = tape_after(trade(trade_id="a"))
+
+    assert tape.admit(trade(ts=T0 + 1, trade_id="a"), LATEST) is None
+    assert tape.admit(trade(ts=T0 + 1, trade_id="a"), LATEST) is RejectReason.DUPLICATE
+    assert tape.admit(trade(ts=T0, trade_id="a"), LATEST) is RejectReason.DUPLICATE
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=4), st.sampled_from(["a", "b", "c", "d"])),
+        max_size=40,
+    )
+)
+def test_the_tape_drops_exactly_the_repeats_and_the_late(trades: list[tuple[int, str]]) -> None:
+    # Coarse stamps (many trades share one) exercise the slow path and its lookup set; the
+    # reference remembers every id, and the window is larger than the input, so they agree.
+    tape = TickTape("NSE:INFY", duplicate_window=64)
+    seen: set[str] = set()
+    last = NO_TICK_YET
+
+    for offset, trade_id in trades:
+        ts = T0 + offset
+        if trade_id in seen and ts <= last:
+            expected: RejectReason | None = RejectReason.DUPLICATE
+        elif ts < last:
+            expected = RejectReason.OUT_OF_ORDER
+        else:
+            expected, last = None, ts
+            seen.add(trade_id)
+
+        assert tape.admit(trade(ts=ts, trade_id=trade_id), LATEST) is expected, (ts, trade_id)
 
 
 def test_a_zero_window_remembers_nothing() -> None:
@@ -228,7 +264,7 @@ def test_tape_and_pure_check_agree_on_trades(
     tape.last_trade_ns = last
     seen = {"a"}
     for known in seen:
-        tape._ids.add(known)
+        tape._recent.append(known)
     tick = trade(price=price, size=size, ts=ts, trade_id=trade_id)
 
     expected = trade_problem(tick, last, LATEST, tape.low, tape.high, seen=seen)

@@ -38,8 +38,13 @@ class Overflow(enum.Enum):
     its ``content_overflow()``."""
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
-    """Base of every message. Encoded to JSON with a ``"type"`` field naming the class."""
+class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True, gc=False):
+    """Base of every message. Encoded to JSON with a ``"type"`` field naming the class.
+
+    ``gc=False``: the cycle collector does not track messages. They are frozen values that
+    never refer back to themselves, freed by reference counting; tracked, every one of the
+    millions a busy day makes would add to each full collection's work.
+    """
 
     ts_event: int
     ts_init: int
