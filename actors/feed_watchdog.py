@@ -68,8 +68,11 @@ class StalenessWatch:
                 stream.watch_from = now_ns
                 self.include(stream, now_ns)
             open_streams.append(stream)
-            expected = min(expected, stream.expected_ns)
-            opened = min(opened, stream.watch_from)
+            # Comparisons, not min(): a call per instrument per beat shows in the benchmark.
+            if stream.expected_ns < expected:  # noqa: PLR1730
+                expected = stream.expected_ns
+            if stream.watch_from < opened:  # noqa: PLR1730
+                opened = stream.watch_from
         if not open_streams or up_since_ns is None:
             return []
         factor = self.stale_factor
