@@ -1,9 +1,11 @@
 """What both runtimes share: the names, pub/sub, dead letters, introspection and halting.
 
 A runtime hosts one supervision tree. Messages are sent to names; a name's cell (mailbox,
-figures, current incarnation) lives as long as the runtime, so a restarted actor keeps its
-address. :mod:`engine.threaded` runs actors on pykka threads with the wall clock;
-:mod:`engine.simulated` runs them on one thread over a simulated clock.
+figures, current incarnation) lives as long as the actor is in the tree (normally as long as
+the runtime), so a restarted actor keeps its address. :meth:`Runtime.add_actor` and
+:meth:`Runtime.remove_actor` change the tree while it runs. :mod:`engine.threaded` runs
+actors on pykka threads with the wall clock; :mod:`engine.simulated` runs them on one thread
+over a simulated clock.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ from engine.messages.runtime import (
 )
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.supervision import Supervision
+
+Placement = Callable[[ActorSpec], ActorSpec]
+"""Places an actor added at run time: returns the spec with the placement the configuration
+gives its name (:meth:`engine.runtime_config.RuntimeConfig.place`)."""
 
 Listener = Callable[[str, Any], None]
 """An observer outside the actor system: called as ``fn(topic, message)`` on the publishing
@@ -81,7 +87,12 @@ class Runtime(abc.ABC):
 
     kind: ClassVar[str]
 
-    def __init__(self) -> None:
+    def __init__(self, *, placement: Placement | None = None) -> None:
+        # Applied to actors added at run time; the tree given to start() comes placed already
+        # (RuntimeConfig.apply).
+        self._placement_rule = placement
+        self._make_cell: Callable[[ActorSpec], Cell] | None = None
+        self._stopped = False
         self._cells: dict[str, Cell] = {}
         # topic -> (cell, wants the topic wrapped around each message)
         self._subscribers: dict[str, tuple[tuple[Cell, bool], ...]] = {}
@@ -149,8 +160,121 @@ class Runtime(abc.ABC):
             raise RuntimeStateError("this runtime already runs a tree; make a new runtime")
         self._started = True
         self._supervision = Supervision(tree, self)
+        self._make_cell = make_cell
         for spec in self._supervision.actor_specs():
             self._cells[spec.name] = make_cell(spec)
+
+    # -- changing the tree at run time ---------------------------------------------------------
+
+    def add_actor(self, supervisor: str, spec: ActorSpec) -> None:
+        """Add the actor ``spec`` as the last child of the supervisor ``supervisor`` and start
+        it, in the supervision context like every supervision decision (OTP's
+        ``start_child``). Returns once its ``on_start`` has run, or failed: a failed start is
+        handled like any other (back-off restart within the supervisor's intensity).
+
+        The name is taken (and its mailbox exists) from the moment this is called: what is
+        sent to it meanwhile waits for its first incarnation. Its placement comes from the
+        runtime's placement rules (see :class:`engine.runtime_config.RuntimeConfig`), else
+        from ``spec.placement``.
+
+        Called from inside the runtime (an actor's handler, a timer, a listener on a runtime
+        thread), it checks the arguments, queues the change and returns without waiting:
+        waiting there could wait for the very thread that waits.
+
+        Raises ``KeyError`` for an unknown supervisor, ``ValueError`` for a name already used
+        by an actor or a supervisor, :class:`RuntimeStateError` before ``start`` or after
+        ``stop``, :class:`engine.supervision.SupervisorDownError` when the supervisor will
+        not run children again (the engine halted).
+        """
+        if self._placement_rule is not None:
+            spec = self._placement_rule(spec)
+        with self._registry_lock:
+            supervision = self._changeable()
+            supervision.check_add(supervisor, spec)
+            if spec.name in self._cells:  # an add not yet done, or a removal not yet done
+                raise ValueError(f"the name {spec.name!r} is already used by an actor")
+            assert self._make_cell is not None
+            cell = self._make_cell(spec)
+            self._cells[spec.name] = cell
+            self._watched = {}
+            wait = self._supervise(lambda: self._add_here(supervision, supervisor, cell))
+        wait()
+
+    def remove_actor(self, name: str) -> None:
+        """Take the actor ``name`` out of the tree (OTP's ``terminate_child`` and
+        ``delete_child``): its subscriptions go first, then it handles what is already queued
+        (within its shutdown timeout) and runs ``on_stop``, as at shutdown; then it is retired
+        (what is still queued, and whatever is sent to it later, is dead-lettered) and its
+        name is free again: an actor added later under that name gets a fresh mailbox, starts
+        at incarnation 1 and receives nothing meant for this one. Its end restarts no sibling
+        and counts towards no intensity.
+
+        Returns once done, except from inside the runtime (see :meth:`add_actor`).
+        Raises ``KeyError`` if there is no actor ``name``, :class:`RuntimeStateError` before
+        ``start`` or after ``stop``.
+        """
+        with self._registry_lock:
+            supervision = self._changeable()
+            if name not in self._cells:
+                supervision.check_remove(name)  # says whether it is a supervisor's name
+                raise KeyError(f"no actor named {name!r}")
+            wait = self._supervise(lambda: self._remove_here(supervision, name))
+        wait()
+
+    def _changeable(self) -> Supervision:
+        """The supervision, if the tree may change now (called under the registry lock)."""
+        if self._supervision is None:
+            raise RuntimeStateError(
+                "the runtime has not started: call start(tree) before adding or removing actors"
+            )
+        if self._stopped:
+            raise RuntimeStateError(
+                "the runtime is stopped: actors can no longer be added or removed"
+            )
+        return self._supervision
+
+    @abc.abstractmethod
+    def _supervise(self, step: Callable[[], None]) -> Callable[[], None]:
+        """Queue ``step`` in the supervision context; return what waits for it to finish
+        (raising its error), or a no-op when the caller must not wait. Called with the
+        registry lock held, so that it is ordered against ``stop``."""
+
+    def _add_here(self, supervision: Supervision, supervisor: str, cell: Cell) -> None:
+        """In the supervision context: place the new cell, then let supervision start it."""
+        try:
+            supervision.check_add(supervisor, cell.spec)  # the tree may have changed since
+        except Exception:
+            self._forget(cell)
+            raise
+        self._place_new(cell)
+        supervision.add_child(supervisor, cell.spec)
+
+    def _remove_here(self, supervision: Supervision, name: str) -> None:
+        """In the supervision context: unsubscribe, stop, retire and forget ``name``."""
+        cell = self._cells.get(name)
+        if cell is None:
+            raise KeyError(f"no actor named {name!r}")
+        supervision.check_remove(name)
+        # Subscriptions go first, so that a busy topic does not keep the drain from ending.
+        self._unsubscribe_all(cell)
+        supervision.remove_child(name)
+        self._forget(cell)
+
+    def _place_new(self, cell: Cell) -> None:
+        """Give an added cell its place to run (the threaded runtime's executor)."""
+        return  # nothing to do in a runtime with one thread
+
+    def _forget(self, cell: Cell) -> None:
+        """Drop a removed (or never started) cell from the registry and release its place."""
+        with self._registry_lock:
+            if self._cells.get(cell.name) is cell:
+                del self._cells[cell.name]
+            self._watched = {}
+        self._release(cell)
+
+    def _release(self, cell: Cell) -> None:
+        """Release what the runtime held for a forgotten cell (a dedicated thread)."""
+        return  # nothing to do in a runtime with one thread
 
     # -- messaging ----------------------------------------------------------------------------
 
@@ -232,6 +356,9 @@ class Runtime(abc.ABC):
         cell = self._cells.get(name)
         if cell is None:
             return
+        self._drop_subscription(cell, topic)
+
+    def _drop_subscription(self, cell: Cell, topic: str) -> None:
         with self._registry_lock:
             if topic.endswith("*"):
                 prefix = topic[:-1]
@@ -240,7 +367,11 @@ class Runtime(abc.ABC):
                 )
             else:
                 current = self._subscribers.get(topic, ())
-                self._subscribers[topic] = tuple(e for e in current if e[0] is not cell)
+                left = tuple(e for e in current if e[0] is not cell)
+                if left:
+                    self._subscribers[topic] = left
+                else:
+                    self._subscribers.pop(topic, None)
             cell.topics.discard(topic)
             self._watched = {}
 
@@ -291,10 +422,14 @@ class Runtime(abc.ABC):
         error: str | None = None,
         attempts: int = 0,
         reply: Future[Any] | None = None,
+        cell: Cell | None = None,
     ) -> None:
+        """Count and publish a dead letter. ``cell``: the cell it was meant for, when known
+        (a removed actor's name may already belong to a new cell)."""
         with self._registry_lock:
             self._dead_letters += 1
-            cell = self._cells.get(target)
+            if cell is None:
+                cell = self._cells.get(target)
             if cell is not None:
                 cell.figures.dead_lettered += 1
         if reply is not None and not reply.done():
@@ -386,7 +521,7 @@ class Runtime(abc.ABC):
 
     def _unsubscribe_all(self, cell: Cell) -> None:
         for topic in list(cell.topics):
-            self.unsubscribe(topic, cell.name)
+            self._drop_subscription(cell, topic)
 
     # -- halting ------------------------------------------------------------------------------
 

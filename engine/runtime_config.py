@@ -13,7 +13,9 @@ Example (``config/runtime.toml``)::
     "strategy.*" = "strategies"   # glob over actor names -> "dedicated" or a pool name
 
 Patterns are tried in the order written; the first that matches wins; an actor that matches
-none keeps the placement its spec declares (``"dedicated"`` by default).
+none keeps the placement its spec declares (``"dedicated"`` by default). A runtime made by
+:meth:`RuntimeConfig.make_runtime` places the actors added at run time
+(``Runtime.add_actor``) by the same rules.
 """
 
 from __future__ import annotations
@@ -69,20 +71,24 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 return target
         return None
 
+    def place(self, spec: ActorSpec) -> ActorSpec:
+        """``spec`` with its placement set from the configuration (unchanged if no pattern
+        matches its name)."""
+        target = self.placement_for(spec.name)
+        if target is None or target == spec.placement:
+            return spec
+        return dataclasses.replace(spec, placement=target)
+
     def apply(self, tree: SupervisorSpec) -> SupervisorSpec:
         """``tree`` with every actor's placement set from the configuration."""
-        children: list[ActorSpec | SupervisorSpec] = []
-        for child in tree.children:
-            if isinstance(child, SupervisorSpec):
-                children.append(self.apply(child))
-                continue
-            target = self.placement_for(child.name)
-            children.append(
-                child if target is None else dataclasses.replace(child, placement=target)
-            )
+        children: list[ActorSpec | SupervisorSpec] = [
+            self.apply(child) if isinstance(child, SupervisorSpec) else self.place(child)
+            for child in tree.children
+        ]
         return dataclasses.replace(tree, children=children)
 
     def make_runtime(self) -> Runtime:
+        """The configured runtime; it places actors added at run time by these rules."""
         if self.kind == "simulated":
-            return SimulatedRuntime(start_ns=self.start_ns, seed=self.seed)
-        return ThreadedRuntime(pools=self.pools)
+            return SimulatedRuntime(start_ns=self.start_ns, seed=self.seed, placement=self.place)
+        return ThreadedRuntime(pools=self.pools, placement=self.place)

@@ -26,9 +26,17 @@ from typing import Any, ClassVar
 from engine.cell import Cell, CellState
 from engine.context import Timer, check_delay
 from engine.correlation import call_correlated, carries_correlation
-from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, RuntimeStateError, describe_error
+from engine.runtime import (
+    RUNTIME_NAME,
+    ContextBase,
+    Placement,
+    Runtime,
+    RuntimeStateError,
+    describe_error,
+    log,
+)
 from engine.spec import ActorSpec, SupervisorSpec
-from engine.supervision import SHUTDOWN, SIBLING
+from engine.supervision import DRAINING, SIBLING
 
 _RUNNING = CellState.RUNNING
 # Handler latency is sampled (one event in 16) on the inline path: two clock reads per event
@@ -105,21 +113,33 @@ class SimulatedRuntime(Runtime):
 
     ``start_ns`` is the clock's value before the first event (ns since the epoch, UTC);
     ``seed`` drives the back-off jitter. Drive it with :meth:`run`, :meth:`advance` or
-    :meth:`ask`.
+    :meth:`ask`. ``placement`` places actors added at run time (only reported here).
+
+    :meth:`add_actor` and :meth:`remove_actor` are events like any supervision step: queued
+    at the current simulated time behind what is already due, then run (with everything
+    before them) before the call returns; from inside an event (a handler) they are queued
+    only.
     """
 
     kind: ClassVar[str] = "simulated"
 
-    def __init__(self, *, start_ns: int = 0, seed: int = 0, measure_latency: bool = True) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        start_ns: int = 0,
+        seed: int = 0,
+        measure_latency: bool = True,
+        placement: Placement | None = None,
+    ) -> None:
+        super().__init__(placement=placement)
         self._now = start_ns
         self._ready: collections.deque[_Ready] = collections.deque()
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
         self._random = random.Random(seed)
         self._measure_latency = measure_latency
-        self._stopped = False
         self.events = 0
+        self._loop_depth = 0  # > 0 while run() runs: an event is being handled
         # Bound once: send is the hottest call an actor makes.
         self._cell_named = self._cells.get
         self._enqueue = self._ready.append
@@ -167,6 +187,38 @@ class SimulatedRuntime(Runtime):
             self._supervision.shutdown()
             self._retire_all("runtime stopped")
 
+    def _supervise(self, step: Callable[[], None]) -> Callable[[], None]:
+        if self._loop_depth:
+            # Inside an event: running the loop from here would run other events (and maybe
+            # this very handler's actor) in the middle of this one. Queue only.
+            def logged() -> None:
+                try:
+                    step()
+                except Exception:
+                    log.exception("supervision step failed")
+
+            self._push(self._now, logged)
+            return lambda: None
+        done: Future[None] = Future()
+
+        def run_step() -> None:
+            try:
+                step()
+            except Exception as exc:
+                done.set_exception(exc)
+                return
+            done.set_result(None)
+
+        self._push(self._now, run_step)
+
+        def wait() -> None:
+            self.run(stop=done)
+            if not done.done():  # cannot happen: the step is due now
+                raise RuntimeStateError("the simulation stopped before the change was made")
+            done.result()
+
+        return wait
+
     # -- the event loop -----------------------------------------------------------------------
 
     def run(
@@ -180,6 +232,13 @@ class SimulatedRuntime(Runtime):
         Stops when nothing is left, at the first event after ``until_ns`` (the clock is then
         moved to ``until_ns``), after ``max_events``, or once ``stop`` is done.
         """
+        self._loop_depth += 1
+        try:
+            return self._run(until_ns, max_events, stop)
+        finally:
+            self._loop_depth -= 1
+
+    def _run(self, until_ns: int | None, max_events: int | None, stop: Future[Any] | None) -> int:
         ready = self._ready
         popleft = ready.popleft
         heap = self._heap
@@ -247,7 +306,7 @@ class SimulatedRuntime(Runtime):
     ) -> None:
         if cell.state is not _RUNNING:
             if cell.state is CellState.RETIRED:
-                self._dead_letter(cell.name, message, "actor retired", reply=reply)
+                self._dead_letter(cell.name, message, "actor retired", reply=reply, cell=cell)
             else:
                 cell.stash.append((cell, message, reply, attempts))
             return
@@ -340,7 +399,7 @@ class SimulatedRuntime(Runtime):
 
     def stop_actor(self, spec: ActorSpec, reason: str) -> None:
         cell = self._cells[spec.name]
-        if reason == SHUTDOWN:
+        if reason in DRAINING:
             # Drain: everything due now runs first, so what the actors stopped before this
             # one sent it on their way out (a last bar, a last report) is handled.
             self.run(until_ns=self._now)
@@ -361,6 +420,7 @@ class SimulatedRuntime(Runtime):
                 f"actor retired ({reason})",
                 attempts=attempts,
                 reply=reply,
+                cell=cell,
             )
 
     def _crashed(

@@ -16,6 +16,11 @@ Rules, as in Erlang/OTP:
   children and fails to its parent, which applies its own strategy; the root giving up halts
   the engine.
 
+Children may also be added and removed while the tree runs (OTP's ``start_child`` and
+``terminate_child`` + ``delete_child``): :meth:`Supervision.add_child` appends an actor as its
+supervisor's last child, :meth:`Supervision.remove_child` stops it like a shutdown, retires it
+and forgets it, so that its name may be used again.
+
 Two departures, both deliberate: a failure in ``on_start`` is handled like any crash (retried
 with back-off within the intensity) instead of failing the whole start, because a broker that is
 briefly unreachable at 09:14 should not stop the engine; and each restart waits the child's
@@ -31,11 +36,20 @@ from typing import Any, Protocol
 from engine.messages.runtime import TOPIC_SUPERVISION, SupervisorGaveUp, SupervisorStatus
 from engine.spec import ActorSpec, Restart, Strategy, SupervisorSpec, unique_names
 
-# Why an incarnation is stopped. Only SHUTDOWN drains the mailbox first: after SIBLING and
-# ESCALATION the queued messages wait for the next incarnation.
+# Why an incarnation is stopped. SHUTDOWN and REMOVED drain the mailbox first (see DRAINING):
+# after SIBLING and ESCALATION the queued messages wait for the next incarnation.
 SHUTDOWN = "shutdown"
 SIBLING = "sibling"
 ESCALATION = "escalation"
+REMOVED = "removed"  # the actor was taken out of the tree (remove_child); it will not return
+
+DRAINING = frozenset({SHUTDOWN, REMOVED})
+"""Stop reasons after which the actor first handles what is already queued for it."""
+
+
+class SupervisorDownError(RuntimeError):
+    """A child was added to a supervisor that will not run children again (the tree was shut
+    down, the root gave up, or the supervisor itself was retired)."""
 
 
 class Host(Protocol):
@@ -51,8 +65,9 @@ class Host(Protocol):
 
     def stop_actor(self, spec: ActorSpec, reason: str) -> None:
         """End the running incarnation (``on_stop``, timers cancelled) within its shutdown
-        timeout; keep its mailbox for the next incarnation. With ``SHUTDOWN``, let it handle
-        what is already queued first (within the same timeout)."""
+        timeout; keep its mailbox for the next incarnation. With a reason in ``DRAINING``
+        (``SHUTDOWN``, ``REMOVED``), let it handle what is already queued first (within the
+        same timeout)."""
         ...
 
     def retire_actor(self, spec: ActorSpec, reason: str) -> None:
@@ -123,6 +138,9 @@ class _Node:
         self.children: list[_Child] = []
         self.restarts: collections.deque[float] = collections.deque()
         self.gave_up = False
+        # Children added (add_child) while a restart of earlier siblings was pending under
+        # one_for_all / rest_for_one: they start after that restart, as the last children.
+        self.deferred: list[_Child] = []
         # Bumped whenever the node is stopped or restarted as a whole, so restarts that were
         # scheduled before are recognised as stale and dropped.
         self.generation = 0
@@ -136,7 +154,11 @@ class Supervision:
         self._host = host
         self.root = self._build(root, None, None)
         self._actors: dict[str, tuple[_Node, _Child]] = {}
+        # Every supervisor by name, depth first (fixed: only actors are added or removed).
+        self._nodes: dict[str, _Node] = {root.name: self.root}
         self._index(self.root)
+        self._started = False
+        self._shut_down = False
 
     def _build(self, spec: SupervisorSpec, parent: _Node | None, as_child: _Child | None) -> _Node:
         node = _Node(spec, parent, as_child)
@@ -150,6 +172,7 @@ class Supervision:
     def _index(self, node: _Node) -> None:
         for child in node.children:
             if child.node is not None:
+                self._nodes[child.name] = child.node
                 self._index(child.node)
             else:
                 self._actors[child.name] = (node, child)
@@ -158,12 +181,75 @@ class Supervision:
 
     def start(self) -> None:
         """Start the whole tree in declared order."""
+        self._started = True
         self._start_node(self.root)
 
     def shutdown(self) -> None:
         """Stop the whole tree in reverse order, each actor after draining its mailbox;
         nothing is restarted afterwards."""
+        self._shut_down = True
         self._stop_node(self.root, SHUTDOWN)
+
+    def check_add(self, supervisor: str, spec: ActorSpec) -> None:
+        """Raise unless :meth:`add_child` would accept ``spec`` under ``supervisor`` now:
+        ``KeyError`` for an unknown supervisor, ``ValueError`` for a name already in the tree,
+        :class:`SupervisorDownError` when the supervisor will not run children again."""
+        self._node_for_add(supervisor, spec)
+
+    def add_child(self, supervisor: str, spec: ActorSpec) -> None:
+        """Append the actor ``spec`` as the last child of ``supervisor`` and start it.
+
+        From then on it is a child like the others: its crashes count towards the
+        supervisor's intensity; ``one_for_all`` restarts it with its siblings;
+        ``rest_for_one`` treats it as declared last. A failing ``on_start`` is handled like
+        any failed start (back-off restart, by the supervisor's strategy).
+
+        It starts now if its supervisor runs. It starts later, with its supervisor, if the
+        supervisor is itself down waiting for its parent to restart it; and after the pending
+        restart, as the last child, if earlier siblings are down waiting for a
+        ``one_for_all`` or ``rest_for_one`` restart.
+        """
+        node = self._node_for_add(supervisor, spec)
+        child = _Child(len(node.children), spec)
+        node.children.append(child)
+        self._actors[spec.name] = (node, child)
+        if not self._node_up(node):
+            return  # it starts with its supervisor
+        if node.spec.strategy is not Strategy.ONE_FOR_ONE and any(
+            not c.running and not c.retired for c in node.children[:-1]
+        ):
+            node.deferred.append(child)
+            return
+        self._start_plan(node, [child], node.generation)
+
+    def remove_child(self, name: str) -> None:
+        """Take the actor ``name`` out of the tree: stop it like a shutdown (drain, then
+        ``on_stop``), retire it (what is still queued is dead-lettered) and forget it. Its
+        end restarts nobody and counts towards no intensity; its name may be added again.
+        ``KeyError`` if there is no such actor."""
+        node, child = self._actor_child(name)
+        if child.running:
+            self._stop_child(child, REMOVED)
+        child.running = False
+        child.retired = True
+        assert child.actor is not None
+        # Even if already retired (it ended, or the engine halted): retiring is idempotent,
+        # and the host then drops what is left of it.
+        self._host.retire_actor(child.actor, REMOVED)
+        node.children.remove(child)
+        for i, sibling in enumerate(node.children):
+            sibling.index = i
+        if child in node.deferred:
+            node.deferred.remove(child)
+        del self._actors[name]
+
+    def check_remove(self, name: str) -> None:
+        """Raise ``KeyError`` unless ``name`` is an actor of the tree."""
+        self._actor_child(name)
+
+    def supervisor_names(self) -> list[str]:
+        """Every supervisor's name, depth first in declared order."""
+        return list(self._nodes)
 
     def actor_failed(self, name: str, incarnation: int, error: str) -> None:
         """Incarnation ``incarnation`` of actor ``name`` crashed (its incarnation has ended)."""
@@ -218,6 +304,58 @@ class Supervision:
 
     # -- the decisions ----------------------------------------------------------------------
 
+    def _node_for_add(self, supervisor: str, spec: ActorSpec) -> _Node:
+        if not isinstance(spec, ActorSpec):
+            raise TypeError(f"add_child takes an ActorSpec, got {type(spec).__name__}")
+        node = self._nodes.get(supervisor)
+        if node is None:
+            raise KeyError(
+                f"no supervisor named {supervisor!r}; the supervisors are {list(self._nodes)}"
+            )
+        if spec.name in self._nodes:
+            raise ValueError(f"the name {spec.name!r} is already used by a supervisor")
+        found = self._actors.get(spec.name)
+        if found is not None:
+            raise ValueError(
+                f"the name {spec.name!r} is already used by an actor "
+                f"(under supervisor {found[0].spec.name!r})"
+            )
+        why = self._down_for_good(node)
+        if why is not None:
+            raise SupervisorDownError(
+                f"cannot add {spec.name!r} to supervisor {supervisor!r}: {why}"
+            )
+        return node
+
+    def _actor_child(self, name: str) -> tuple[_Node, _Child]:
+        found = self._actors.get(name)
+        if found is None:
+            if name in self._nodes:
+                raise KeyError(f"{name!r} is a supervisor; only actors can be removed")
+            raise KeyError(f"no actor named {name!r}")
+        return found
+
+    def _down_for_good(self, node: _Node) -> str | None:
+        """Why ``node`` will never run children again, or None."""
+        if self._shut_down:
+            return "the supervision tree was shut down"
+        while node.parent is not None:
+            assert node.as_child is not None
+            if node.as_child.retired:
+                return f"supervisor {node.spec.name!r} is retired"
+            node = node.parent
+        if node.gave_up:
+            return f"the root supervisor {node.spec.name!r} gave up (the engine is halted)"
+        return None
+
+    def _node_up(self, node: _Node) -> bool:
+        """Whether ``node`` runs its children now (rather than waiting to be started)."""
+        if node.gave_up:
+            return False
+        if node.as_child is None:
+            return self._started and not self._shut_down
+        return node.as_child.running
+
     def _live_child(self, name: str, incarnation: int) -> tuple[_Node, _Child] | None:
         found = self._actors.get(name)
         if found is None:
@@ -233,6 +371,7 @@ class Supervision:
         node.gave_up = False
         node.restarts.clear()
         node.generation += 1
+        node.deferred.clear()  # every child is in the plan
         self._start_plan(node, list(node.children), node.generation)
 
     def _start_plan(self, node: _Node, plan: Sequence[_Child], generation: int) -> None:
@@ -254,6 +393,10 @@ class Supervision:
                 assert child.node is not None
                 child.running = True
                 self._start_node(child.node)
+        if node.deferred and node.generation == generation and not node.gave_up:
+            # Children added while this restart was pending start after it, as the last.
+            deferred, node.deferred = node.deferred, []
+            self._start_plan(node, deferred, generation)
 
     def _child_failed(
         self, node: _Node, child: _Child, error: str, carry: Sequence[_Child] = ()

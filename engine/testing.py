@@ -107,6 +107,18 @@ class Driver:
     def send(self, target: str, message: Any) -> None:
         self.runtime.send(target, message)
 
+    def add_actor(self, supervisor: str, spec: ActorSpec) -> None:
+        """Add ``spec`` under ``supervisor`` while the tree runs, then let what that set off
+        settle (see :meth:`Runtime.add_actor`)."""
+        self.runtime.add_actor(supervisor, spec)
+        self.settle()
+
+    def remove_actor(self, name: str) -> None:
+        """Remove the actor ``name`` while the tree runs, then settle
+        (see :meth:`Runtime.remove_actor`)."""
+        self.runtime.remove_actor(name)
+        self.settle()
+
     def wait_for(
         self,
         condition: Callable[[], bool],

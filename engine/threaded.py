@@ -39,9 +39,9 @@ from engine.context import Timer
 from engine.correlation import call_correlated, carries_correlation
 from engine.mailbox import EMPTY, Envelope, Mailbox, MailboxClosedError, overflow_of
 from engine.messages.base import Overflow
-from engine.runtime import RUNTIME_NAME, ContextBase, Runtime, describe_error
+from engine.runtime import RUNTIME_NAME, ContextBase, Placement, Runtime, describe_error
 from engine.spec import DEDICATED, ActorSpec, SupervisorSpec
-from engine.supervision import SHUTDOWN, SIBLING
+from engine.supervision import DRAINING, SIBLING
 from engine.timer_service import TimerService
 
 log = structlog.get_logger("troupe.threaded")
@@ -212,12 +212,15 @@ class _ThreadContext(ContextBase):
 
 class ThreadedRuntime(Runtime):
     """The live runtime. ``pools`` sets the thread count of named shared executors
-    (a placement not listed here gets one thread)."""
+    (a placement not listed here gets one thread); ``placement`` places the actors added at
+    run time (:meth:`add_actor`)."""
 
     kind: ClassVar[str] = "threaded"
 
-    def __init__(self, *, pools: dict[str, int] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, *, pools: dict[str, int] | None = None, placement: Placement | None = None
+    ) -> None:
+        super().__init__(placement=placement)
         self._pool_sizes = dict(pools or {})
         for pool, size in self._pool_sizes.items():
             if pool == DEDICATED or size < 1:
@@ -236,7 +239,6 @@ class ThreadedRuntime(Runtime):
             target=self._supervise_loop, name="troupe-supervision", daemon=True
         )
         self._random = random.Random()
-        self._stopped = False
         # Supervision steps queued or running, so that wait_idle sees work in progress.
         self._supervision_steps = 0
         self._steps_lock = threading.Lock()
@@ -285,9 +287,10 @@ class ThreadedRuntime(Runtime):
 
     def stop(self) -> None:
         """Stop every actor in reverse order, then the executors and the timer thread."""
-        if self._stopped:
-            return
-        self._stopped = True
+        with self._registry_lock:  # ordered against add_actor / remove_actor
+            if self._stopped:
+                return
+            self._stopped = True
         if self._supervision is None:  # never started
             self._timers.stop()
             return
@@ -319,6 +322,49 @@ class ThreadedRuntime(Runtime):
 
         self._to_supervision(run)
         done.result()
+
+    def _supervise(self, step: Callable[[], None]) -> Callable[[], None]:
+        if _local.no_wait:
+            # An executor, the timer thread or the supervision thread itself: waiting here
+            # could wait for this very thread. The step's errors are logged by the loop.
+            self._to_supervision(step)
+            return lambda: None
+        done: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                step()
+            except BaseException as exc:
+                done.set_exception(exc)
+                return
+            done.set_result(None)
+
+        self._to_supervision(run)
+        return done.result
+
+    def _report(self, cell: _ThreadCell, fn: Callable[[], None]) -> None:
+        """Queue a report about ``cell`` for supervision, dropped if by then the name was
+        removed (and perhaps given to a new actor, whose incarnations count from 1 again)."""
+
+        def report() -> None:
+            if self._cells.get(cell.name) is cell:
+                fn()
+
+        self._to_supervision(report)
+
+    def _place_new(self, cell: Cell) -> None:
+        assert isinstance(cell, _ThreadCell)
+        cell.executor = self._place(cell)
+
+    def _release(self, cell: Cell) -> None:
+        """A removed dedicated actor's thread ends (a pool thread stays for the others)."""
+        assert isinstance(cell, _ThreadCell)
+        executor = cell.executor
+        if executor is None or cell.spec.placement != DEDICATED:
+            return
+        ref = executor.actor_ref
+        self._refs = [r for r in self._refs if r is not ref]
+        ref.stop(block=False)  # after the stop already in its inbox
 
     def _supervise_loop(self) -> None:
         _local.no_wait = True
@@ -397,9 +443,11 @@ class ThreadedRuntime(Runtime):
                 cell.executor.schedule(cell)  # type: ignore[union-attr]
         except MailboxClosedError:
             if type(item) is Envelope:
-                self._dead_letter(cell.name, item.message, "actor retired", reply=item.reply)
+                self._dead_letter(
+                    cell.name, item.message, "actor retired", reply=item.reply, cell=cell
+                )
             else:
-                self._dead_letter(cell.name, item, "actor retired")
+                self._dead_letter(cell.name, item, "actor retired", cell=cell)
 
     @staticmethod
     def _schedule(cell: _ThreadCell) -> None:
@@ -494,7 +542,7 @@ class ThreadedRuntime(Runtime):
         self._end_incarnation(cell, "crash")
         assert self._supervision is not None
         supervision = self._supervision
-        self._to_supervision(lambda: supervision.actor_failed(cell.name, incarnation, error))
+        self._report(cell, lambda: supervision.actor_failed(cell.name, incarnation, error))
 
     def _exit_normally(self, cell: _ThreadCell) -> None:
         cell.mailbox.close()
@@ -503,7 +551,7 @@ class ThreadedRuntime(Runtime):
         cell.state = CellState.STOPPED
         assert self._supervision is not None
         supervision = self._supervision
-        self._to_supervision(lambda: supervision.actor_exited(cell.name, incarnation))
+        self._report(cell, lambda: supervision.actor_exited(cell.name, incarnation))
 
     def _start_here(self, cell: _ThreadCell, reply: Future[tuple[int, str | None]]) -> None:
         cell.state = CellState.STARTING
@@ -539,7 +587,7 @@ class ThreadedRuntime(Runtime):
         replacement = self._new_executor(executor.label)
         for pool in self._pools.values():
             pool[:] = [replacement if e is executor else e for e in pool]
-        for cell in self._cells.values():
+        for cell in list(self._cells.values()):
             assert isinstance(cell, _ThreadCell)
             if cell.executor is not executor:
                 continue
@@ -551,8 +599,11 @@ class ThreadedRuntime(Runtime):
                 error = f"executor failed: {exc!r}"
                 self._publish_failed(cell, "message", error)
                 assert self._supervision is not None
-                self._to_supervision(
-                    functools.partial(self._supervision.actor_failed, cell.name, incarnation, error)
+                self._report(
+                    cell,
+                    functools.partial(
+                        self._supervision.actor_failed, cell.name, incarnation, error
+                    ),
                 )
             elif cell.state is CellState.RUNNING:
                 cell.mailbox.close()
@@ -576,7 +627,7 @@ class ThreadedRuntime(Runtime):
         cell = self._cells[spec.name]
         assert isinstance(cell, _ThreadCell) and cell.executor is not None
         deadline = time.monotonic() + spec.shutdown_timeout_s
-        if reason == SHUTDOWN:
+        if reason in DRAINING:
             # Drain: let the actor handle what is queued (what the actors stopped before it
             # sent on their way out), within the same timeout as its on_stop.
             while (
@@ -607,7 +658,7 @@ class ThreadedRuntime(Runtime):
         self._unsubscribe_all(cell)
         for item in left:
             if type(item) is not Envelope:
-                self._dead_letter(cell.name, item, f"actor retired ({reason})")
+                self._dead_letter(cell.name, item, f"actor retired ({reason})", cell=cell)
             elif item.timer is None:  # a timer firing is not a message anybody sent
                 self._dead_letter(
                     cell.name,
@@ -615,6 +666,7 @@ class ThreadedRuntime(Runtime):
                     f"actor retired ({reason})",
                     attempts=item.attempts,
                     reply=item.reply,
+                    cell=cell,
                 )
         cell.state = CellState.RETIRED
 
@@ -625,7 +677,7 @@ class ThreadedRuntime(Runtime):
         while time.monotonic() < deadline:
             busy = any(
                 c.mailbox.busy or c.state in (CellState.STARTING, CellState.RESTARTING)
-                for c in self._cells.values()
+                for c in list(self._cells.values())
                 if isinstance(c, _ThreadCell)
             )
             if not busy and self._supervision_steps == 0:

@@ -37,6 +37,7 @@ from engine.messages import (
     json_schema,
     market,
     naming_problems,
+    ranking,
     runtime,
     trading,
 )
@@ -116,7 +117,9 @@ def _declared_messages(module: ModuleType) -> set[type[Message]]:
 
 def test_catalogue_lists_every_concrete_message_once() -> None:
     # Arrange
-    declared = set().union(*(_declared_messages(m) for m in (base, runtime, market, feed, trading)))
+    declared = set().union(
+        *(_declared_messages(m) for m in (base, runtime, market, feed, ranking, trading))
+    )
 
     # Act
     listed = list(CATALOGUE)

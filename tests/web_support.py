@@ -32,7 +32,11 @@ from engine.context import Context
 from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.messages.trading import LiquiditySide, OrderFilled, OrderSide
 from engine.spec import ActorSpec, SupervisorSpec
+from engine.strategy_vault import StrategyVault
 from engine.threaded import ThreadedRuntime
+from troupe.strategies import SUPERVISOR as STRATEGIES
+from troupe.strategies import HostServices
+from troupe.strategy_desk import StrategyDesk
 from web.app import serve
 from web.live import LiveView
 from web.ports import EngineHandle
@@ -125,6 +129,16 @@ def running_server(
     ]
     if heartbeat:
         children.append(ActorSpec("pulse", Pulse))
+    # A real desk over an empty strategies supervisor: the API lists and reloads through it.
+    children.append(SupervisorSpec(STRATEGIES, []))
+    engine.strategies = StrategyDesk(
+        runtime,
+        HostServices(vault=StrategyVault()),
+        [],
+        instruments=list(config.market.instruments),
+        intervals=list(config.bars.intervals),
+        read_entries=lambda: config.strategies,
+    )
     runtime.start(SupervisorSpec("root", children))
     server: Server | None = None
     try:

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "runtime": "bench.runtime",
     "web": "bench.web",
     "market": "bench.market",
+    "strategies": "bench.strategies",
 }
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
@@ -83,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
         "Run `troupe trades-to-ohlcv --help` for its options.",
         add_help=False,
     )
+
+    verbs.add_parser(
+        "list-strategies",
+        help="list the built-in strategies, their rules and parameters",
+        description="Print each built-in strategy with its exact rule and its parameters "
+        "(type and default).",
+    )
+    new_strategy = verbs.add_parser(
+        "new-strategy",
+        help="write a strategy template and its test",
+        description="Write NAME.py (a working strategy to edit) and test_NAME.py.",
+    )
+    new_strategy.add_argument("name", metavar="NAME", help="module name, e.g. my_breakout")
+    new_strategy.add_argument("--dir", default=".", help="folder to write into (default: .)")
+    new_strategy.add_argument("--force", action="store_true", help="overwrite existing files")
 
     bench = verbs.add_parser(
         "bench",
@@ -161,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args.config)
     if args.verb == "new-config":
         return new_config(args.path, args.force)
+    if args.verb in ("list-strategies", "new-strategy"):
+        from troupe import strategy_commands  # noqa: PLC0415 (TA-Lib loads only here)
+
+        if args.verb == "list-strategies":
+            return strategy_commands.list_strategies()
+        return strategy_commands.new_strategy(args.name, args.dir, args.force)
     # The web stack loads only for `run`: check-config and new-config stay quick.
     from troupe.service import run_service  # noqa: PLC0415
 

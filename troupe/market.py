@@ -52,6 +52,10 @@ class MarketData:
     instruments: list[str] = field(default_factory=list)
     feeds: list[str] = field(default_factory=list)
     """The feeds' names, as their events name them (the data client's name)."""
+    tick_sizes: dict[str, float] = field(default_factory=dict)
+    """Instrument -> its tick size (signal prices are rounded to it)."""
+    calendars: dict[str, str] = field(default_factory=dict)
+    """Instrument -> the name of its market calendar."""
 
     def close(self) -> None:
         if self.database is not None:
@@ -144,6 +148,8 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
         database=database,
         instruments=[i.id for i in instruments],
         feeds=[client.name],
+        tick_sizes={i.id: float(i.tick_size) for i in instruments},
+        calendars={i.id: i.calendar for i in instruments},
     )
 
 

@@ -47,6 +47,7 @@ from engine.config.secrets import Secrets, load_secrets
 from engine.logs import configure_logging
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
+from troupe.decisions import Decisions, decisions, reader
 from troupe.market import MarketData, market_data
 from web.app import serve
 from web.auth import resolve_api_token
@@ -94,9 +95,11 @@ def actor_tree(
     config: TroupeConfig,
     deliver: Callable[[list[tuple[str, Any]]], object],
     market: Sequence[ActorSpec] = (),
+    decisions: Sequence[ActorSpec | SupervisorSpec] = (),
 ) -> SupervisorSpec:
     """What the service starts, in this order (stopped in reverse): the engine's own actors,
-    then market data with the feed last, so that stopping begins with the feed."""
+    the ranker and the strategies, then market data with the feed last, so that stopping
+    begins with the feed and the last bars still reach the strategies."""
     flush_ns = config.web.ws_flush_ms * 1_000_000
     return config.runtime.apply(
         SupervisorSpec(
@@ -105,6 +108,7 @@ def actor_tree(
                 ActorSpec(HEARTBEAT, Heartbeat),
                 ActorSpec(TRADING, TradingControl),
                 ActorSpec(WEB_HUB, lambda: WebHub(deliver=deliver, flush_ns=flush_ns)),
+                *decisions,
                 *market,
             ],
         )
@@ -172,8 +176,14 @@ def run_service(
             print(f"cannot start: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     try:
+        try:
+            middle = decisions(config, runtime, market, read_entries=reader(files))
+        except ConfigError as error:
+            for problem in error.problems:
+                print(f"cannot start: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_serve(config, secrets, token, runtime, market))
+            return runner.run(_serve(config, secrets, token, runtime, market, middle))
     finally:
         market.close()  # after the actors: the recorder's last batch is written first
 
@@ -187,8 +197,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _serve(
-    config: TroupeConfig, secrets: Secrets, token: Any, runtime: Runtime, market: MarketData
+async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are made)
+    config: TroupeConfig,
+    secrets: Secrets,
+    token: Any,
+    runtime: Runtime,
+    market: MarketData,
+    middle: Decisions,
 ) -> int:
     loop = asyncio.get_running_loop()
     # Signals first: one that arrives while the actors start still means "stop", cleanly.
@@ -217,12 +232,16 @@ async def _serve(
             "secrets": secrets.redacted(),
         },
         control_actor=TRADING,
+        strategies=middle.desk,
     )
 
     for feed in market.feeds:
         engine.follow_feed(feed)
     tree = actor_tree(
-        config, lambda batch: loop.call_soon_threadsafe(live.deliver, batch), market.specs
+        config,
+        lambda batch: loop.call_soon_threadsafe(live.deliver, batch),
+        market.specs,
+        middle.specs,
     )
     await _off_loop(lambda: runtime.start(tree))
     try:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from engine.config.load import ConfigError
 from engine.messages.runtime import TradingState
 from engine.messages.trading import HaltTrading, PauseTrading, ResumeTrading
 from engine.runtime import DeadLetterError
@@ -23,11 +24,18 @@ from web.models import (
     CommandRequest,
     FeedHealth,
     HealthReport,
+    ReloadReport,
+    ReloadRequest,
+    StrategiesReport,
+    StrategyView,
     VersionReport,
     iso_utc,
     state_report,
 )
 from web.ports import EngineHandle
+
+RELOAD_TIMEOUT_S = 30.0
+"""How long a strategy reload may take (asks to every changed host, actors added, removed)."""
 
 COMMAND_TIMEOUT_S = 5.0
 """How long a command may wait for the trading control actor."""
@@ -92,6 +100,24 @@ def _command_body(raw: bytes) -> CommandRequest:
             400,
             "invalid_body",
             f'the body does not fit {{"reason": string}}: {exc}',
+            {"reason": str(exc)},
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            400, "malformed_json", f"the body is not JSON: {exc}", {"reason": str(exc)}
+        ) from None
+
+
+def _reload_body(raw: bytes) -> ReloadRequest:
+    if not raw.strip():
+        return ReloadRequest()
+    try:
+        return msgspec.json.decode(raw, type=ReloadRequest)
+    except msgspec.ValidationError as exc:
+        raise ApiError(
+            400,
+            "invalid_body",
+            f'the body does not fit {{"strategies": [table, ...]}}: {exc}',
             {"reason": str(exc)},
         ) from None
     except msgspec.DecodeError as exc:
@@ -169,6 +195,44 @@ class Api:
         state = answer if isinstance(answer, TradingState) else None
         return json_response(state_report(engine, state))
 
+    async def strategies(self, _request: web.Request) -> web.StreamResponse:
+        desk = self._desk()
+        plans = await asyncio.get_running_loop().run_in_executor(None, desk.plans)
+        views = [msgspec.convert(plan, StrategyView) for plan in plans]
+        return json_response(StrategiesReport(strategies=views))
+
+    async def reload_strategies(self, request: web.Request) -> web.StreamResponse:
+        if not self.engine.accepting:
+            raise ApiError(
+                503, "shutting_down", "the engine is shutting down and takes no commands"
+            )
+        desk = self._desk()
+        body = _reload_body(await request.read())
+        work = asyncio.get_running_loop().run_in_executor(None, desk.reload, body.strategies)
+        try:
+            async with asyncio.timeout(RELOAD_TIMEOUT_S):
+                changed = await work
+        except ConfigError as error:
+            raise ApiError(
+                400,
+                "reload_refused",
+                "the reload was refused and nothing changed: " + "; ".join(error.problems),
+                {"problems": error.problems},
+            ) from None
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "engine_timeout",
+                f"the reload did not finish within {RELOAD_TIMEOUT_S} s; see GET strategies",
+            ) from None
+        return json_response(msgspec.convert(changed, ReloadReport))
+
+    def _desk(self) -> Any:
+        desk = self.engine.strategies
+        if desk is None:
+            raise ApiError(503, "no_strategies", "this engine runs no strategy desk")
+        return desk
+
     def _control_mailbox_full(self) -> bool:
         name = self.engine.control_actor
         for status in self.engine.runtime.describe().actors:
@@ -186,4 +250,6 @@ class Api:
             web.post("/api/v1/pause", self.pause),
             web.post("/api/v1/resume", self.resume),
             web.post("/api/v1/halt", self.halt),
+            web.get("/api/v1/strategies", self.strategies, allow_head=False),
+            web.post("/api/v1/strategies/reload", self.reload_strategies),
         ]

@@ -54,6 +54,18 @@ class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ] = ""
 
 
+class ReloadRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The optional body of ``POST strategies/reload``."""
+
+    strategies: Annotated[
+        list[dict[str, Any]] | None,
+        Meta(
+            description="The new [[strategies]] list (each {use, id, instruments, interval, "
+            "params}); absent: the configuration files are read again."
+        ),
+    ] = None
+
+
 # -- responses ----------------------------------------------------------------------------------
 
 
@@ -171,3 +183,31 @@ def state_report(engine: EngineHandle, trading_state: TradingState | None = None
         started_at_ns=engine.started_at_ns,
         uptime_s=round(max(0.0, time.monotonic() - engine.started_monotonic_s), 3),
     )
+
+
+class StrategyView(msgspec.Struct, frozen=True, kw_only=True):
+    """One running strategy host."""
+
+    name: str
+    """The host's actor name, ``strategy.<id>.<instrument>``."""
+    strategy_id: str
+    strategy: str
+    instrument: str
+    interval: str
+    params: dict[str, Any]
+
+
+class StrategiesReport(msgspec.Struct, frozen=True, kw_only=True):
+    strategies: list[StrategyView]
+
+
+class ReloadReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a reload changed, by host name."""
+
+    reloaded: list[str]
+    """New parameters, applied by each host before its next bar."""
+    replaced: list[str]
+    """Another strategy or interval: removed and started afresh."""
+    added: list[str]
+    removed: list[str]
+    unchanged: list[str]

@@ -8,8 +8,9 @@ web never blocks its loop on an actor: it reads thread-safe snapshots (``runtime
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
@@ -58,6 +59,21 @@ class FeedStatus:
         self.last_event_ns = message.ts_event
 
 
+class StrategyControl(Protocol):
+    """The running strategies (the service's strategy desk). Both methods may block: the web
+    calls them off its loop."""
+
+    def plans(self) -> list[dict[str, Any]]:
+        """Each running host: name, strategy_id, strategy, instrument, interval, params."""
+        ...
+
+    def reload(self, entries: Sequence[Any] | None = None) -> dict[str, list[str]]:
+        """Make the running set match ``entries`` (``None``: the configuration files again);
+        raises ``engine.config.load.ConfigError`` with every problem, having changed
+        nothing."""
+        ...
+
+
 @dataclass
 class EngineHandle:
     runtime: Runtime
@@ -79,6 +95,8 @@ class EngineHandle:
     it recent. Kept current by a listener this handle registers on its runtime."""
 
     feeds: dict[str, FeedStatus] = field(default_factory=dict)
+    strategies: StrategyControl | None = None
+    """The strategy desk; ``None`` where the engine runs no strategies."""
     """Market data feeds followed with :meth:`follow_feed`, by name."""
 
     def __post_init__(self) -> None:

@@ -18,6 +18,9 @@ LIVE_TOPICS: frozenset[str] = frozenset(
         TOPIC_STATE,  # "state": trading state changes
         "alerts",
         "signals",
+        "rankings",  # each scan cycle's ranking, with every candidate's contributions
+        "intents",  # the trade intents the ranker picked
+        "strategies",  # strategy reloads
         "orders",
         "fills",
         "positions",

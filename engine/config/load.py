@@ -200,6 +200,12 @@ def _without_location(text: str) -> str:
 
 
 def _leaf_ok(value: Any, kind: mi.Type) -> bool:
+    if isinstance(kind, mi.AnyType):
+        return True  # checked by its owner (a strategy's params, by the strategy)
+    if isinstance(kind, mi.UnionType):
+        return any(_leaf_ok(value, member) for member in kind.types)
+    if isinstance(kind, mi.NoneType):
+        return value is None
     if isinstance(kind, mi.BoolType):
         return isinstance(value, bool)
     if isinstance(kind, mi.IntType):
@@ -258,4 +264,10 @@ def describe(kind: mi.Type) -> str:
         return f"a list of ({describe(kind.item_type)})"
     if isinstance(kind, mi.DictType | mi.StructType):
         return "a table"
+    if isinstance(kind, mi.UnionType):
+        return " or ".join(describe(member) for member in kind.types)
+    if isinstance(kind, mi.NoneType):
+        return "nothing (leave it out)"
+    if isinstance(kind, mi.AnyType):
+        return "any value"
     return repr(kind)

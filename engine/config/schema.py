@@ -10,7 +10,8 @@ only from the environment or a secrets file (see :mod:`engine.config.secrets`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -215,6 +216,63 @@ class StoreConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     ] = 1000
 
 
+class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One strategy run on each of a list of instruments (a [[strategies]] entry)."""
+
+    use: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description='A built-in strategy ("sma_cross"; see troupe list-strategies) or '
+            'your own class as "package.module:ClassName".',
+        ),
+    ]
+    id: Annotated[
+        str,
+        Meta(
+            description="The name its signals and actors carry; empty: the strategy's name. "
+            "Two entries of the same strategy need different ids.",
+        ),
+    ] = ""
+    instruments: Annotated[
+        list[str], Meta(description="Instruments to run it on; empty: every market instrument.")
+    ] = msgspec.field(default_factory=list)
+    interval: Annotated[str, Meta(description="The bar interval it decides on.")] = "1m"
+    params: Annotated[
+        dict[str, Any],
+        Meta(description="The strategy's parameters; absent ones take their defaults."),
+    ] = msgspec.field(default_factory=dict)
+
+
+def _default_strategies() -> list[StrategyConfig]:
+    return [StrategyConfig(use="sma_cross", params={"fast": 5, "slow": 20})]
+
+
+class RankerConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ranker: each scan cycle, the live signals scored and the best passed on."""
+
+    cycle: Annotated[
+        Literal["bar", "timer"],
+        Meta(description="bar: a cycle when bars close; timer: every cycle_s seconds."),
+    ] = "bar"
+    cycle_s: Annotated[float, Meta(gt=0, description="Seconds between timer cycles.")] = 60.0
+    top_n: Annotated[int, Meta(ge=1, description="Intents passed on per cycle, at most.")] = 3
+    min_score: Annotated[
+        float, Meta(description="Signals scoring below this are not passed on (-inf: none).")
+    ] = -math.inf
+    weights: Annotated[
+        dict[str, float],
+        Meta(description="Weight of each feature's cross-sectional z-score in the score."),
+    ] = msgspec.field(default_factory=lambda: {"strength": 1.0})
+    penalties: Annotated[
+        dict[str, float],
+        Meta(
+            description="Weight of each penalty (spread, liquidity, correlation, held), "
+            "each >= 0; absent: 0."
+        ),
+    ] = msgspec.field(default_factory=dict)
+
+
 class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration of one engine process."""
 
@@ -236,3 +294,8 @@ class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     market: MarketConfig = msgspec.field(default_factory=MarketConfig)
     bars: BarsConfig = msgspec.field(default_factory=BarsConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    strategies: Annotated[
+        list[StrategyConfig],
+        Meta(description="The strategies to run ([[strategies]] tables)."),
+    ] = msgspec.field(default_factory=_default_strategies)
+    ranker: RankerConfig = msgspec.field(default_factory=RankerConfig)

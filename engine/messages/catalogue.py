@@ -26,6 +26,7 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
 )
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
+from engine.messages.ranking import RankerReconfigured, ReconfigureRanker, SignalsRanked
 from engine.messages.runtime import (
     ActorFailed,
     ActorsReport,
@@ -87,6 +88,9 @@ CATALOGUE: tuple[type[Message], ...] = (
     # decisions
     Signal,
     TradeIntent,
+    SignalsRanked,
+    ReconfigureRanker,
+    RankerReconfigured,
     # order commands
     SubmitOrder,
     CancelOrder,

@@ -41,7 +41,8 @@ class ActorFailed(Event, frozen=True, kw_only=True):
 
 
 class ActorStopped(Event, frozen=True, kw_only=True):
-    """An incarnation ended. ``reason`` is ``shutdown``, ``normal``, ``crash`` or ``sibling``."""
+    """An incarnation ended. ``reason`` is ``shutdown``, ``normal``, ``crash``, ``sibling``,
+    ``escalation`` or ``removed`` (taken out of the tree at run time)."""
 
     name: str
     incarnation: int

@@ -341,3 +341,9 @@ class PositionReport(Report, frozen=True, kw_only=True):
     """Signed units: > 0 long, < 0 short, 0 flat."""
     avg_price: Decimal
     """Average entry price as the venue computes it, quote currency per unit."""
+
+
+def fills_topic(instrument: str) -> str:
+    """``fills:<instrument>``: where the fills of an instrument's orders are published (the
+    strategy hosts of the instrument follow it, each keeping the fills of its strategy)."""
+    return f"fills:{instrument}"

@@ -12,7 +12,7 @@ misread (:class:`engine.store.database.SchemaVersionError`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -46,5 +46,27 @@ candles = Table(
 start (inclusive) and ``ts_close`` its end (exclusive), as in
 :class:`engine.messages.market.Bar`."""
 
-SCHEMA_VERSIONS: dict[str, int] = {"candles": 1}
+strategy_states = Table(
+    "strategy_states",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("snapshot", LargeBinary, nullable=False),
+    Column("ts_saved", BigInteger, nullable=False),
+)
+"""The last saved state of each strategy host (``key``: strategy id and instrument), so a
+restarted process resumes each strategy where it stopped (:mod:`engine.strategy_vault`)."""
+
+rankings = Table(
+    "rankings",
+    metadata,
+    Column("ts_event", BigInteger, primary_key=True, autoincrement=False),
+    Column("bar_close", BigInteger, nullable=True),
+    Column("candidates", Integer, nullable=False),
+    Column("picked", Integer, nullable=False),
+    Column("ranking", LargeBinary, nullable=False),
+)
+"""One row per scan cycle of the ranker: the whole ``SignalsRanked`` as JSON (every candidate
+with its score and contributions), keyed by the cycle's time."""
+
+SCHEMA_VERSIONS: dict[str, int] = {"candles": 1, "strategy_states": 1, "rankings": 1}
 """The version of each component's tables that this build writes and reads."""

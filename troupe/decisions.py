@@ -1,0 +1,134 @@
+"""The middle of the path, as the service starts it: strategy hosts and the ranker.
+
+Built from the configuration and the market data already planned (its instruments, its
+database): the ``strategies`` supervisor with one host per (strategy, instrument), the ranker,
+and the desk that lists and reloads strategies for the API. Strategy states and rankings are
+kept in the market data's database when there is one (``store.record_bars``); warm-up bars
+come from its candles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from actors.ranker import NAME as RANKER
+from actors.ranker import Ranker
+from actors.strategy_host import SessionBounds
+from engine.bar_history import StoredHistory
+from engine.calendars import CalendarRangeError, calendar
+from engine.config.load import ConfigError, load_config
+from engine.config.schema import StrategyConfig, TroupeConfig
+from engine.messages.ranking import Penalties, ScoringConfig, SignalsRanked
+from engine.runtime import Runtime
+from engine.spec import ActorSpec, SupervisorSpec
+from engine.store.database import Database
+from engine.store.rankings import RankingStore
+from engine.store.strategy_states import StrategyStateStore
+from engine.strategy_vault import StrategyVault
+from troupe.market import MarketData
+from troupe.strategies import HostServices, plan_strategies, strategies_supervisor
+from troupe.strategy_desk import StrategyDesk
+
+SECOND_NS = 1_000_000_000
+
+
+@dataclass
+class Decisions:
+    specs: list[ActorSpec | SupervisorSpec]
+    """In start order: the ranker, then the strategies (stopped first, so their last signals
+    still reach a running ranker)."""
+    desk: StrategyDesk
+
+
+def decisions(
+    config: TroupeConfig,
+    runtime: Runtime,
+    market: MarketData,
+    *,
+    read_entries: Callable[[], Sequence[StrategyConfig]] | None = None,
+) -> Decisions:
+    """Raises :class:`ConfigError` listing every problem of the strategies or the ranker."""
+    plans = plan_strategies(config.strategies, market.instruments, config.bars.intervals)
+    database = market.database
+    ranker = _ranker(config, database)
+    services = HostServices(
+        vault=_vault(database),
+        history=StoredHistory(database) if database is not None else None,
+        sessions=_sessions(config, market) if config.market.source != "sim" else None,
+        tick_sizes=market.tick_sizes,
+    )
+    desk = StrategyDesk(
+        runtime,
+        services,
+        plans,
+        instruments=market.instruments,
+        intervals=config.bars.intervals,
+        read_entries=read_entries or (lambda: config.strategies),
+    )
+    return Decisions(specs=[ranker, strategies_supervisor(plans, services)], desk=desk)
+
+
+def reader(files: Sequence[str]) -> Callable[[], Sequence[StrategyConfig]]:
+    """Read the ``[[strategies]]`` of ``files`` again (a reload without a body)."""
+
+    def read() -> Sequence[StrategyConfig]:
+        return load_config(files).strategies
+
+    return read
+
+
+def _ranker(config: TroupeConfig, database: Database | None) -> ActorSpec:
+    settings = config.ranker
+    try:
+        scoring = ScoringConfig(
+            weights=dict(settings.weights),
+            penalties=Penalties.of(settings.penalties),
+            top_n=settings.top_n,
+            min_score=None if math.isinf(settings.min_score) else settings.min_score,
+        )
+    except ValueError as exc:
+        raise ConfigError([f"ranker: {exc}"]) from None
+    cycle_ns = round(settings.cycle_s * SECOND_NS) if settings.cycle == "timer" else None
+    store = _ranking_writer(database) if database is not None else None
+    return ActorSpec(
+        RANKER, lambda: Ranker(scoring, cycle=settings.cycle, cycle_ns=cycle_ns, store=store)
+    )
+
+
+def _vault(database: Database | None) -> StrategyVault:
+    if database is None:
+        return StrategyVault()
+    states = StrategyStateStore(database)
+    saved = database.call(states.load_all())
+    return StrategyVault(
+        saved, write=lambda key, snapshot, ts: database.submit(states.save(key, snapshot, ts))
+    )
+
+
+def _ranking_writer(database: Database) -> Callable[[SignalsRanked], object]:
+    store = RankingStore(database)
+    return lambda ranked: database.submit(store.write(ranked))
+
+
+def _sessions(config: TroupeConfig, market: MarketData) -> Callable[[str], SessionBounds | None]:
+    directory = config.market.calendar_dir or None
+    calendars = market.calendars
+
+    def for_instrument(instrument: str) -> SessionBounds | None:
+        name = calendars.get(instrument)
+        if name is None:
+            return None
+        exchange = calendar(name, directory)
+
+        def bounds(ts_ns: int) -> tuple[int, int] | None:
+            try:
+                session = exchange.session_at(ts_ns)
+            except CalendarRangeError:
+                return None
+            return None if session is None else (session.open_ns, session.close_ns)
+
+        return bounds
+
+    return for_instrument
