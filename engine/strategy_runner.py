@@ -450,6 +450,10 @@ class StrategyRunner:
         self._bar_length_ns = bar.ts_close - bar.ts_event
 
     def _params(self) -> dict[str, Any]:
-        params = msgspec.to_builtins(self.strategy.params)
-        assert isinstance(params, dict)
-        return params
+        # Parameters are frozen: converted once, not on every snapshot (one per bar).
+        cached: dict[str, Any] | None = getattr(self, "_params_cache", None)
+        if cached is None:
+            params = msgspec.to_builtins(self.strategy.params)
+            assert isinstance(params, dict)
+            cached = self._params_cache = params
+        return cached

@@ -124,9 +124,12 @@ def _port(text: str) -> int:
 
 
 def check_config(files: list[str]) -> int:
+    from troupe.strategies import plan_strategies  # noqa: PLC0415 (TA-Lib loads only here)
+
     try:
         config = load_config(files)
         secrets = load_secrets()
+        plan_strategies(config.strategies, config.market.instruments, config.bars.intervals)
     except ConfigError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)

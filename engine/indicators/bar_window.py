@@ -31,7 +31,17 @@ class BarWindow:
     session begins. Keys must not decrease.
     """
 
-    __slots__ = ("_capacity", "_columns", "_count", "_end", "_next", "_readable", "_size")
+    __slots__ = (
+        "_capacity",
+        "_columns",
+        "_count",
+        "_end",
+        "_floats",
+        "_ints",
+        "_next",
+        "_readable",
+        "_size",
+    )
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -47,10 +57,12 @@ class BarWindow:
         """One past the newest bar's slot in the doubled arrays. Before the first wrap the bars
         sit at slots ``[0, count)``; after it, the oldest is at the next slot to write and its
         successors follow contiguously through the twin half, up to ``next + capacity``."""
-        self._columns = [
-            np.zeros(2 * capacity, dtype=np.float64 if name in PRICE_FIELDS else np.int64)
-            for name in FIELDS
-        ]
+        # Two 2-D blocks (float fields, int fields), one row per field: a bar is two column
+        # writes per half instead of one scalar write per field (the append runs per bar per
+        # strategy). Each row is contiguous, so a row slice is what TA-Lib takes.
+        self._floats = np.zeros((len(PRICE_FIELDS), 2 * capacity), dtype=np.float64)
+        self._ints = np.zeros((len(INT_FIELDS), 2 * capacity), dtype=np.int64)
+        self._columns = [*self._floats, *self._ints]
         # Read-only aliases of the same memory: slices of them are read-only views for free.
         self._readable: dict[str, np.ndarray] = {}
         for name, column in zip(FIELDS, self._columns, strict=True):
@@ -107,10 +119,13 @@ class BarWindow:
         """:meth:`append` from plain values (what a backtest over arrays has at hand)."""
         slot = self._next
         twin = slot + self._capacity
-        values = (open_, high, low, close, volume, vwap, trade_count, ts_event, ts_close, session)
-        for array, value in zip(self._columns, values, strict=True):
-            array[slot] = value
-            array[twin] = value
+        prices = (open_, high, low, close, volume, vwap)
+        counts = (trade_count, ts_event, ts_close, session)
+        floats, ints = self._floats, self._ints
+        floats[:, slot] = prices
+        floats[:, twin] = prices
+        ints[:, slot] = counts
+        ints[:, twin] = counts
         self._next = slot + 1 if slot + 1 < self._capacity else 0
         self._count += 1
         if self._size < self._capacity:

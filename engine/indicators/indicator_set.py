@@ -47,6 +47,11 @@ class IndicatorSet:
         self._index = {key: i for i, key in enumerate(keys)}
         self._stateless = [(c, i) for c, i in calculators if not c.stateful]
         self._stateful = [(c, i) for c, i in calculators if c.stateful]
+        self._stateless_rows = [
+            slice(i, i + max(1, len(spec.outputs)))
+            for (c, i), spec in zip(calculators, specs.values(), strict=True)
+            if not c.stateful
+        ]
         self.warmup: int = max((spec.span for spec in specs.values()), default=0)
         """Bars before every value is warm: the longest :attr:`Indicator.span` (0 when none
         is declared)."""
@@ -62,7 +67,6 @@ class IndicatorSet:
         self.capacity = capacity
         self._count = 0
         self._values = np.full((len(keys), 2 * capacity), np.nan, dtype=np.float64)
-        self._row = np.full(len(keys), np.nan, dtype=np.float64)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -84,19 +88,24 @@ class IndicatorSet:
                 f"indicator set out of step with its window: capacity {self.capacity} vs "
                 f"{window.capacity}, {self._count} updates for {window.appended} bars"
             )
-        row = self._row
+        # Scalar writes into both halves of the doubled buffer: cheaper per bar than building
+        # a row and copying it twice (this runs per bar per strategy).
+        values = self._values
+        slot = self._count % self.capacity
+        twin = slot + self.capacity
         if skip_stateless:
-            row.fill(np.nan)
+            for rows in self._stateless_rows:
+                values[rows, slot] = np.nan
+                values[rows, twin] = np.nan
         else:
             for calculator, first in self._stateless:
-                outputs = calculator.update(window)
-                row[first : first + len(outputs)] = outputs
+                for offset, value in enumerate(calculator.update(window)):
+                    values[first + offset, slot] = value
+                    values[first + offset, twin] = value
         for calculator, first in self._stateful:
-            outputs = calculator.update(window)
-            row[first : first + len(outputs)] = outputs
-        slot = self._count % self.capacity
-        self._values[:, slot] = row
-        self._values[:, slot + self.capacity] = row
+            for offset, value in enumerate(calculator.update(window)):
+                values[first + offset, slot] = value
+                values[first + offset, twin] = value
         self._count += 1
 
     def value(self, name: str, ago: int = 0) -> float:

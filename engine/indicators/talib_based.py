@@ -51,6 +51,7 @@ class TalibIndicator(Indicator):
     _lookback: int = field(init=False, compare=False)
     _settle: int = field(init=False, compare=False)
     _call: Callable[..., Any] = field(init=False, compare=False)
+    _span: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         params = dict(zip(_PARAMETER_NAMES[self.function], self.args, strict=True))
@@ -61,6 +62,7 @@ class TalibIndicator(Indicator):
         object.__setattr__(self, "_lookback", lookback)
         object.__setattr__(self, "_settle", sum(settle_bars(a) for a in self.recursive_alphas))
         object.__setattr__(self, "_call", talib_function(self.function))
+        object.__setattr__(self, "_span", self._lookback + self._settle + 1)
 
     @property
     def label(self) -> str:
@@ -86,9 +88,12 @@ class TalibIndicator(Indicator):
         return self
 
     def update(self, window: BarWindow) -> tuple[float, ...]:
-        span = self._lookback + self._settle + 1
-        inputs = [window.view(source, span) for source in self.sources]
-        result = self._call(*inputs, *self.args)
+        span = self._span
+        sources = self.sources
+        if len(sources) == 1:  # the usual case, without building a list per bar
+            result = self._call(window.view(sources[0], span), *self.args)
+        else:
+            result = self._call(*[window.view(source, span) for source in sources], *self.args)
         if isinstance(result, np.ndarray):
             return (float(result[-1]),)
         return tuple(float(output[-1]) for output in result)
