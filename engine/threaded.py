@@ -520,12 +520,19 @@ class ThreadedRuntime(Runtime):
 
     def _crashed(self, cell: _ThreadCell, envelope: Envelope, exc: Exception) -> None:
         cell.mailbox.close()
-        cell.state = CellState.RESTARTING
         incarnation = cell.incarnation
         error = describe_error(exc)
-        self._publish_failed(cell, "message", error, envelope.message)
         envelope.attempts += 1
-        if envelope.attempts >= cell.spec.poison_after:
+        poison = envelope.attempts >= cell.spec.poison_after
+        if not poison:
+            # Redelivered to the next incarnation even if a timer sent it: that timer dies
+            # with this incarnation, so the firing must not be taken for a stale one.
+            envelope.timer = None
+            cell.mailbox.put_back(envelope)
+        # Only once the message is back: whoever sees "restarting" sees it queued.
+        cell.state = CellState.RESTARTING
+        self._publish_failed(cell, "message", error, envelope.message)
+        if poison:
             self._dead_letter(
                 cell.name,
                 envelope.message,
@@ -534,11 +541,6 @@ class ThreadedRuntime(Runtime):
                 attempts=envelope.attempts,
                 reply=envelope.reply,
             )
-        else:
-            # Redelivered to the next incarnation even if a timer sent it: that timer dies
-            # with this incarnation, so the firing must not be taken for a stale one.
-            envelope.timer = None
-            cell.mailbox.put_back(envelope)
         self._end_incarnation(cell, "crash")
         assert self._supervision is not None
         supervision = self._supervision

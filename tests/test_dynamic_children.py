@@ -176,7 +176,7 @@ def test_added_actor_restarts_with_the_siblings_under_one_for_all(driver: Driver
 def test_added_actor_counts_as_declared_last_under_rest_for_one(driver: Driver) -> None:
     journal = Journal()
     driver.start(tree(journal, Strategy.REST_FOR_ONE, "a", "b", "c"))
-    driver.runtime.add_actor("root", worker(journal, "n"))
+    driver.add_actor("root", worker(journal, "n"))  # add, then settle
 
     crash_and_wait(driver, journal, "b")
     driver.wait_for(lambda: len(starts(journal, "n")) == 2, what="n restarted after b")
@@ -289,8 +289,8 @@ def test_a_removed_name_can_be_added_again_from_scratch(driver: Driver) -> None:
     driver.send("n", Ping(1))
     driver.wait_for(lambda: pings(journal, "n") == [1], what="old n pinged")
 
-    driver.runtime.remove_actor("n")
-    driver.runtime.add_actor("root", listening(journal, "n"))
+    driver.remove_actor("n")
+    driver.add_actor("root", listening(journal, "n"))
     driver.send("n", Ping(2))
     driver.runtime.publish("t", Ping(3))
     driver.wait_for(lambda: pings(journal, "n") == [1, 2, 3], what="new n pinged")
