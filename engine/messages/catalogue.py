@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engine.messages.account import AccountChanged
 from engine.messages.base import Command, Event, MarketData, Message, Report
 from engine.messages.feed import (
     DescribeFeedHealth,
@@ -26,7 +27,9 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
 )
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
+from engine.messages.orders import CancelAllOrders, SubmitBracket
 from engine.messages.ranking import RankerReconfigured, ReconfigureRanker, SignalsRanked
+from engine.messages.risk import RiskDenied
 from engine.messages.runtime import (
     ActorFailed,
     ActorsReport,
@@ -38,6 +41,7 @@ from engine.messages.runtime import (
     SupervisorGaveUp,
     TradingStateChanged,
 )
+from engine.messages.strategy import ReloadStrategy, StrategyReloaded
 from engine.messages.trading import (
     CancelOrder,
     FlattenAll,
@@ -91,7 +95,13 @@ CATALOGUE: tuple[type[Message], ...] = (
     SignalsRanked,
     ReconfigureRanker,
     RankerReconfigured,
+    ReloadStrategy,
+    StrategyReloaded,
+    # risk
+    RiskDenied,
     # order commands
+    SubmitBracket,
+    CancelAllOrders,
     SubmitOrder,
     CancelOrder,
     ModifyOrder,
@@ -107,6 +117,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     OrderExpired,
     OrderFilled,
     PositionChanged,
+    AccountChanged,
     # venue reports
     OrderStatusReport,
     PositionReport,

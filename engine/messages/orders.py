@@ -1,0 +1,64 @@
+"""Orders with their exits: what the risk supervisor asks the order router to manage.
+
+A :class:`SubmitBracket` is an entry order and the plan for getting out of it. The router
+sends the entry; once (and as far as) it fills, the router places the protective stop and the
+target, one-cancels-other and sized to the filled quantity, and manages the exits the venue
+does not (trailing stop, time stop, partial targets). Prices are ``Decimal`` on the tick.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from engine.messages.base import Command
+from engine.messages.trading import SubmitOrder
+
+TOPIC_ORDERS = "orders"
+"""Every order event (submitted, accepted, rejected, filled, canceled, expired)."""
+TOPIC_FILLS = "fills"
+"""Every fill, also on ``fills:<instrument>``."""
+
+
+class PartialTarget(msgspec.Struct, frozen=True, kw_only=True):
+    price: Decimal
+    fraction: float
+    """Of the filled quantity, in (0, 1]; rounded down to the lot, the last target takes the
+    rest."""
+
+
+class ExitPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """How a position opened by a bracket's entry is closed. ``None``: not used."""
+
+    stop: Decimal | None = None
+    """Protective stop price (a stop-market order at the venue), live from the entry's fill."""
+    target: Decimal | None = None
+    """Take-profit price (a limit order at the venue), one-cancels-other with the stop."""
+    partial_targets: list[PartialTarget] = msgspec.field(default_factory=list)
+    """Take profit in parts instead of one ``target``."""
+    trailing_distance: Decimal | None = None
+    """A trailing stop this far behind the best price since entry (managed by the router)."""
+    trailing_atr_multiple: float | None = None
+    """A trailing stop this many ``atr`` behind the best price since entry."""
+    atr: float | None = None
+    """The ATR the multiple applies to, in price units (from the signal's features)."""
+    time_stop_ns: int | None = None
+    """Close at market once the position has been open this long."""
+
+
+class SubmitBracket(Command, frozen=True, kw_only=True):
+    """Enter with ``entry`` and exit by ``exits``; cancel the entry if it has not filled
+    within ``entry_timeout_ns`` (what filled by then stays, with its exits)."""
+
+    entry: SubmitOrder
+    exits: ExitPlan = msgspec.field(default_factory=ExitPlan)
+    entry_timeout_ns: int | None = None
+
+
+class CancelAllOrders(Command, frozen=True, kw_only=True):
+    """Cancel every working order (of ``instrument`` only, if given): the kill switch's first
+    step and the square-off's."""
+
+    instrument: str | None = None
+    reason: str
