@@ -408,6 +408,8 @@ class StrategyRunner:
                 if math.isfinite(value)
             },
             reason=reason,
+            exit_only=side is OrderSide.SELL
+            and bool(getattr(self.strategy.params, "long_only", False)),
             correlation_id=f"{self.strategy_id}:{self.instrument}:{decided_ns}:{self._signal_seq}",
         )
         self._emit(signal)

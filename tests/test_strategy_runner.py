@@ -394,3 +394,15 @@ def test_warm_up_gives_the_values_bar_by_bar_feeding_gives() -> None:
     for name in names:
         np.testing.assert_array_equal(warmed.runner.values(name), fed.runner.values(name))
     assert not np.isnan(warmed.runner.values("ema")).any()
+
+
+@pytest.mark.parametrize(("long_only", "exit_only"), [(True, True), (False, False)])
+def test_a_sell_of_a_long_only_strategy_may_only_exit(long_only: bool, exit_only: bool) -> None:
+    strategy = EveryBar(EveryBarParams(n=2, long_only=long_only))
+    harness = Harness(strategy)
+    harness.feed(bars_from_closes([100.0, 100.0]))
+    harness.runner.on_timer("sell")  # the test strategy sells on a timer
+
+    buy, sell = harness.signals[-2:]
+    assert (buy.side, buy.exit_only) == (OrderSide.BUY, False)
+    assert (sell.side, sell.exit_only) == (OrderSide.SELL, exit_only)

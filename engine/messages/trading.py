@@ -100,6 +100,9 @@ class _TradeIdea(Event, frozen=True, kw_only=True):
     """Indicator values behind the idea, by name, for explanations and the journal."""
     reason: str = ""
     """One line a trader can read: why the strategy wants this trade."""
+    exit_only: bool = False
+    """The idea may only reduce a position, never open one: a SELL from a long-only strategy
+    means "exit the long" (risk refuses it when there is no long to exit)."""
     correlation_id: str
     """Ties the signal, its intent, the order and its fills together in the journal."""
 
