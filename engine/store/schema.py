@@ -68,5 +68,14 @@ rankings = Table(
 """One row per scan cycle of the ranker: the whole ``SignalsRanked`` as JSON (every candidate
 with its score and contributions), keyed by the cycle's time."""
 
-SCHEMA_VERSIONS: dict[str, int] = {"candles": 1, "strategy_states": 1, "rankings": 1}
+SCHEMA_VERSIONS: dict[str, int] = {
+    "candles": 1,
+    "strategy_states": 1,
+    "rankings": 1,
+    "journal": 1,
+}
 """The version of each component's tables that this build writes and reads."""
+
+# The journal's tables live with the journal but on this metadata, so every Database creates
+# them; imported last because that module imports ``metadata`` from here.
+import engine.journal.tables  # noqa: E402, F401

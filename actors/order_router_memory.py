@@ -1,0 +1,97 @@
+"""What the order router keeps across its incarnations.
+
+A router that crashes is restarted by its supervisor and the message it crashed on is
+delivered again. Its orders must not be forgotten meanwhile: working exits would go
+unmanaged, a known order could be sent twice. So the router's state lives in a
+:class:`RouterMemory` made once, outside the actor's factory
+(:func:`actors.order_router.order_router_spec` does this), and each incarnation picks it up and
+sets its timers again from the due times kept here. A handler that crashed halfway leaves
+state that the redelivered message finds: every step is idempotent (a known client order id
+is not sent again, a known trade id is not counted again).
+
+Owned by one router incarnation at a time; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import random
+
+from actors.order_router_outbox import Outbox
+from engine.messages.trading import CancelOrder, ModifyOrder, OrderFilled
+from engine.orders.bracket import Bracket
+from engine.orders.config import RouterConfig
+from engine.orders.order import TrackedOrder
+
+__all__ = ["Counts", "FillRetry", "PendingWrite", "RouterMemory", "Trouble"]
+
+PendingWrite = str | OrderFilled
+"""An order's client order id (sent once recorded), or a fill (published once recorded)."""
+
+
+@dataclasses.dataclass
+class Trouble:
+    """An order some request of which may not have reached the venue."""
+
+    attempt: int = 0
+    """Transport errors in a row (sets the back-off)."""
+    operations: set[str] = dataclasses.field(default_factory=set)
+    """What may not have arrived: ``submit``, ``cancel``, ``modify``, ``query``."""
+    resends: int = 0
+    due_ns: int | None = None
+    """When the venue is to be asked about the order; ``None`` while nothing is scheduled
+    (a query in flight, or the order sent again)."""
+
+
+@dataclasses.dataclass
+class FillRetry:
+    """A fill the journal failed to record."""
+
+    fill: OrderFilled
+    attempt: int
+    """Failures so far (sets the back-off)."""
+    due_ns: int | None
+    """When it is to be written again; ``None`` while a write is in flight."""
+
+
+@dataclasses.dataclass
+class Counts:
+    refused_events: int = 0
+    duplicate_fills: int = 0
+    duplicate_submits: int = 0
+    unknown_events: int = 0
+    transport_errors: int = 0
+    resends: int = 0
+    journal_failures: int = 0
+
+
+class RouterMemory:
+    """The router's book: orders, brackets, the queue, what awaits the journal or the venue."""
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        config = config or RouterConfig()
+        self.orders: dict[str, TrackedOrder] = {}
+        """Every order by client order id, oldest first."""
+        self.brackets: dict[str, Bracket] = {}
+        """Every bracket by entry id, oldest first."""
+        self.outbox = Outbox(config.rate_limit)
+        self.pending: dict[str, collections.deque[PendingWrite]] = {}
+        """Records sent to the journal and not yet answered, by key."""
+        self.fill_retries: dict[str, FillRetry] = {}
+        """Fills the journal failed to record, by trade id, waiting to be written again."""
+        self.trouble: dict[str, Trouble] = {}
+        """Orders awaiting a status query after a transport error."""
+        self.last_cancel: dict[str, CancelOrder] = {}
+        """The cancel last asked of each order (sent again if its fate was unknown)."""
+        self.last_modify: dict[str, ModifyOrder] = {}
+        self.finished: set[str] = set()
+        """Entry ids of brackets that are done (kept: a late fill can wake one up)."""
+        self.trailing: dict[str, dict[str, None]] = {}
+        """Instrument → entry ids (an ordered set) of brackets with a trailing stop: the
+        prices to follow."""
+        self.counts = Counts()
+        self.connected = False
+        """The client was given its relay (once: the relay addresses the router by name)."""
+        self.rng = random.Random(config.seed)
+        """Draws the retry jitter."""

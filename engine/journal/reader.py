@@ -1,0 +1,389 @@
+"""Reading the journal back: for the API (newest first) and for rebuilding state after a
+restart (:meth:`JournalReader.orders_open`, :meth:`JournalReader.fills_since`).
+
+Every method is a coroutine for the store's loop, reading through the store's async engine
+(WAL: a read never waits for the writer, and sees whole transactions only). From the web loop
+or another thread go through the :class:`~engine.store.database.Database`::
+
+    reader = JournalReader(db)
+    orders = await asyncio.wrap_future(db.submit(reader.orders(limit=50)))
+    open_orders = db.call(reader.orders_open())        # from a thread, at start-up
+
+The list readers share their arguments: ``limit`` (an int >= 0: at most that many, newest
+first), ``start_ns`` / ``end_ns`` (``start_ns <= ts_event < end_ns``, ns since the epoch,
+UTC; ``None``: unbounded) and, where the rows have them, ``instrument`` and ``strategy``
+(``None``: any). A bad ``limit`` raises ``ValueError`` naming it. Messages come back decoded,
+equal to the ones recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import Column, Select, Table, func, select
+
+from engine.journal.tables import (
+    account_snapshots,
+    audit_events,
+    commands,
+    fills,
+    order_events,
+    orders,
+    position_snapshots,
+    risk_denials,
+    signals,
+)
+from engine.journal.trades import RoundTrip, round_trips
+from engine.journal.views import OPEN_STATUSES, AuditEntry, CommandEntry, JournaledOrder
+from engine.messages.account import AccountChanged
+from engine.messages.base import Message
+from engine.messages.catalogue import decode
+from engine.messages.ranking import SignalsRanked
+from engine.messages.risk import RiskDenied
+from engine.messages.trading import (
+    OrderFilled,
+    OrderStatus,
+    PositionChanged,
+    Signal,
+    SubmitOrder,
+    TradeIntent,
+)
+from engine.store.database import Database
+from engine.store.schema import rankings
+
+DEFAULT_LIMIT = 100
+
+_FILL = msgspec.json.Decoder(OrderFilled)
+_ORDER = msgspec.json.Decoder(SubmitOrder)
+_SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
+_RANKING = msgspec.json.Decoder(SignalsRanked)
+_DENIAL = msgspec.json.Decoder(RiskDenied)
+_POSITION = msgspec.json.Decoder(PositionChanged)
+_ACCOUNT = msgspec.json.Decoder(AccountChanged)
+
+
+class JournalReader:
+    """Reads the journal tables of ``database``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- orders ---------------------------------------------------------------------------
+
+    async def orders(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+        statuses: Iterable[OrderStatus] | None = None,
+    ) -> list[JournaledOrder]:
+        """Orders created in the range (``ts_created``), newest first; only those in
+        ``statuses`` if given."""
+        query = _recent(
+            orders,
+            orders.c.ts_created,
+            limit,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        if statuses is not None:
+            query = query.where(orders.c.status.in_([s.value for s in statuses]))
+        return [_order(row) for row in await self._rows(query)]
+
+    async def order(self, client_order_id: str) -> JournaledOrder | None:
+        """One order by its client order id; ``None`` if it was never recorded."""
+        query = select(orders).where(orders.c.client_order_id == client_order_id)
+        rows = await self._rows(query)
+        return _order(rows[0]) if rows else None
+
+    async def orders_open(self) -> list[JournaledOrder]:
+        """Every order that may still fill (NEW, SUBMITTED, ACCEPTED, PARTIALLY_FILLED),
+        oldest first: what the router rebuilds, and reconciles with the broker, after a
+        restart."""
+        query = (
+            select(orders)
+            .where(orders.c.status.in_([s.value for s in OPEN_STATUSES]))
+            .order_by(orders.c.ts_created, orders.c.client_order_id)
+        )
+        return [_order(row) for row in await self._rows(query)]
+
+    async def order_events(self, client_order_id: str) -> list[Message]:
+        """Every command and event recorded for one order, in the order recorded."""
+        query = (
+            select(order_events.c.event)
+            .where(order_events.c.client_order_id == client_order_id)
+            .order_by(order_events.c.id)
+        )
+        return [decode(row.event) for row in await self._rows(query)]
+
+    # -- fills and trades -----------------------------------------------------------------
+
+    async def fills(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+    ) -> list[OrderFilled]:
+        """Fills, newest first."""
+        query = _recent(
+            fills,
+            fills.c.ts_event,
+            limit,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        return [_FILL.decode(row.fill) for row in await self._rows(query)]
+
+    async def fills_since(self, ts_ns: int) -> list[OrderFilled]:
+        """Every fill with ``ts_event >= ts_ns``, in the order they happened (ties in the
+        order recorded): what the ledger replays after a restart (``ts_ns``: the start of
+        the trading day)."""
+        query = (
+            select(fills.c.fill)
+            .where(fills.c.ts_event >= ts_ns)
+            .order_by(fills.c.ts_event, fills.c.id)
+        )
+        return [_FILL.decode(row.fill) for row in await self._rows(query)]
+
+    async def trades(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+    ) -> list[RoundTrip]:
+        """Round trips (:mod:`engine.journal.trades`) made by the fills in the range, newest
+        first (by opening time), open ones included. Positions count as flat at
+        ``start_ns``: give the start of a trading day (an intraday book is flat then)."""
+        _limit(limit)
+        query = select(fills.c.fill).order_by(fills.c.ts_event, fills.c.id)
+        query = _filtered(
+            query,
+            fills,
+            fills.c.ts_event,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        made = [_FILL.decode(row.fill) for row in await self._rows(query)]
+        trips = round_trips(made)
+        trips.reverse()
+        return trips[:limit]
+
+    # -- decisions ------------------------------------------------------------------------
+
+    async def signals(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+    ) -> list[Signal | TradeIntent]:
+        """Strategies' signals (and the ranker's intents, if recorded), newest first."""
+        query = _recent(
+            signals,
+            signals.c.ts_event,
+            limit,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        return [_SIGNAL.decode(row.signal) for row in await self._rows(query)]
+
+    async def rankings(
+        self, limit: int = DEFAULT_LIMIT, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[SignalsRanked]:
+        """The ranker's scan cycles, newest first."""
+        query = _recent(rankings, rankings.c.ts_event, limit, start_ns, end_ns)
+        return [_RANKING.decode(row.ranking) for row in await self._rows(query)]
+
+    async def risk_denials(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+    ) -> list[RiskDenied]:
+        """Risk denials, newest first."""
+        query = _recent(
+            risk_denials,
+            risk_denials.c.ts_event,
+            limit,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        return [_DENIAL.decode(row.denial) for row in await self._rows(query)]
+
+    # -- positions and account --------------------------------------------------------------
+
+    async def positions(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        instrument: str | None = None,
+        strategy: str | None = None,
+    ) -> list[PositionChanged]:
+        """Position snapshots, newest first."""
+        table = position_snapshots
+        query = _recent(
+            table,
+            table.c.ts_event,
+            limit,
+            start_ns,
+            end_ns,
+            instrument=instrument,
+            strategy=strategy,
+        )
+        return [_POSITION.decode(row.snapshot) for row in await self._rows(query)]
+
+    async def latest_positions(self) -> list[PositionChanged]:
+        """The last snapshot of each (instrument, strategy), flat ones included, sorted by
+        instrument then strategy."""
+        table = position_snapshots
+        last = (
+            select(func.max(table.c.id).label("id"))
+            .group_by(table.c.instrument, table.c.strategy)
+            .subquery()
+        )
+        query = (
+            select(table.c.snapshot)
+            .join(last, table.c.id == last.c.id)
+            .order_by(table.c.instrument, table.c.strategy)
+        )
+        return [_POSITION.decode(row.snapshot) for row in await self._rows(query)]
+
+    async def accounts(
+        self, limit: int = DEFAULT_LIMIT, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[AccountChanged]:
+        """Account snapshots (the equity curve), newest first."""
+        table = account_snapshots
+        query = _recent(table, table.c.ts_event, limit, start_ns, end_ns)
+        return [_ACCOUNT.decode(row.snapshot) for row in await self._rows(query)]
+
+    # -- commands and audit -----------------------------------------------------------------
+
+    async def commands(
+        self, limit: int = DEFAULT_LIMIT, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[CommandEntry]:
+        """Commands received, newest first, with their outcomes."""
+        query = _recent(commands, commands.c.ts_event, limit, start_ns, end_ns)
+        return [
+            CommandEntry(
+                command_id=row.command_id,
+                kind=row.kind,
+                who=row.who,
+                body=msgspec.json.decode(row.body),
+                ts_event=row.ts_event,
+                outcome=row.outcome,
+                ts_outcome=row.ts_outcome,
+            )
+            for row in await self._rows(query)
+        ]
+
+    async def audit_events(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        kind: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first; of one ``kind`` if given."""
+        query = _recent(audit_events, audit_events.c.ts_event, limit, start_ns, end_ns)
+        if kind is not None:
+            query = query.where(audit_events.c.kind == kind)
+        return [
+            AuditEntry(
+                kind=row.kind,
+                message=row.message,
+                detail=msgspec.json.decode(row.detail),
+                ts_event=row.ts_event,
+            )
+            for row in await self._rows(query)
+        ]
+
+    async def _rows(self, query: Select[Any]) -> list[Any]:
+        async with self.database.engine.connect() as conn:
+            return list(await conn.execute(query))
+
+
+def _limit(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"limit must be an int >= 0, got {limit!r}")
+    return limit
+
+
+def _filtered(
+    query: Select[Any],
+    table: Table,
+    ts: Column[int],
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    instrument: str | None = None,
+    strategy: str | None = None,
+) -> Select[Any]:
+    if start_ns is not None:
+        query = query.where(ts >= start_ns)
+    if end_ns is not None:
+        query = query.where(ts < end_ns)
+    if instrument is not None:
+        query = query.where(table.c.instrument == instrument)
+    if strategy is not None:
+        query = query.where(table.c.strategy == strategy)
+    return query
+
+
+def _recent(
+    table: Table,
+    ts: Column[int],
+    limit: int,
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    instrument: str | None = None,
+    strategy: str | None = None,
+) -> Select[Any]:
+    """Newest first: by time, then (rows of one instant) the later recorded first."""
+    tie = table.c.id if "id" in table.c else table.primary_key.columns.values()[0]
+    query = select(table).order_by(ts.desc(), tie.desc()).limit(_limit(limit))
+    return _filtered(query, table, ts, start_ns, end_ns, instrument=instrument, strategy=strategy)
+
+
+def _order(row: Any) -> JournaledOrder:
+    return JournaledOrder(
+        order=_ORDER.decode(row.command),
+        status=OrderStatus(row.status),
+        filled_qty=row.filled_qty,
+        avg_price=None if row.avg_price is None else Decimal(row.avg_price),
+        fees=Decimal(row.fees),
+        venue_order_id=row.venue_order_id,
+        reason=row.reason,
+        ts_created=row.ts_created,
+        ts_updated=row.ts_updated,
+    )

@@ -1,0 +1,579 @@
+"""How records become rows: one batch of records applied in one transaction.
+
+:func:`prepare` runs on the caller's thread when a record is appended: it encodes the record
+(so a record that cannot be encoded fails alone, at once) and nothing else.
+:func:`apply_batch` runs on the writer's thread inside the batch's transaction: a few reads
+(the orders and trade ids the batch touches), then one ``executemany`` per table.
+
+The statements are SQLAlchemy Core, compiled once for SQLite and run on the driver's
+connection: SQLAlchemy's per-execution work (cache keys, parameter processing, result set-up)
+cost four times the SQL itself on a one-record transaction, and this is the path every order
+waits on (see :mod:`engine.journal.writer`).
+
+Where each record goes:
+
+=====================================  ======================================================
+record                                 rows
+=====================================  ======================================================
+``SubmitOrder``                        ``orders`` (status NEW) and ``order_events``; an id
+                                       already recorded changes nothing (a repeated
+                                       write-ahead is harmless)
+``SubmitBracket``                      its entry as a ``SubmitOrder`` in ``orders``; the
+                                       bracket whole in ``order_events``
+``OrderSubmitted`` / ``Accepted`` /    ``order_events``; the order's status moves forward
+``Rejected`` / ``Canceled`` /          (never back: a late ACCEPTED after a fill is kept as
+``Expired``                            an event only; a terminal status stays)
+``OrderFilled``                        ``fills``, ``order_events``; the order's filled
+                                       quantity, exact average price and fees; PARTIALLY_
+                                       FILLED or FILLED. A ``trade_id`` already recorded
+                                       changes nothing (a fill is recorded once, whoever
+                                       sends it)
+``CancelOrder``, ``ModifyOrder``,      ``order_events`` of their order
+``OrderStatusReport`` (with an id)
+``PositionChanged``                    ``position_snapshots``
+``AccountChanged``                     ``account_snapshots``
+``Signal``, ``TradeIntent``            ``signals``
+``SignalsRanked``                      ``rankings`` (replacing a cycle stored twice)
+``RiskDenied``                         ``risk_denials``
+``CommandRecord`` / ``CommandOutcome`` ``commands`` (first record of an id wins) / its outcome
+``AuditRecord``, any other message     ``audit_events``
+=====================================  ======================================================
+
+An event for an order the journal never saw (not written ahead) is kept in ``order_events``;
+there is no ``orders`` row to update.
+"""
+
+from __future__ import annotations
+
+import decimal
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.expression import ClauseElement
+
+from engine.journal.records import AuditRecord, CommandOutcome, CommandRecord
+from engine.journal.tables import (
+    account_snapshots,
+    audit_events,
+    commands,
+    fills,
+    order_events,
+    orders,
+    position_snapshots,
+    risk_denials,
+    signals,
+)
+from engine.messages.account import AccountChanged
+from engine.messages.base import Message
+from engine.messages.catalogue import encode
+from engine.messages.orders import SubmitBracket
+from engine.messages.ranking import SignalsRanked
+from engine.messages.risk import RiskDenied
+from engine.messages.trading import (
+    CancelOrder,
+    ModifyOrder,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    OrderSubmitted,
+    PositionChanged,
+    Signal,
+    SubmitOrder,
+    TradeIntent,
+)
+from engine.store.schema import rankings
+
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: far below SQLite's bound on variables."""
+
+_AVERAGE = decimal.Context(prec=28)
+"""An average price is a quotient: computed in its own context, whatever the thread's is."""
+
+_RANK = {
+    OrderStatus.NEW: 0,
+    OrderStatus.SUBMITTED: 1,
+    OrderStatus.ACCEPTED: 2,
+    OrderStatus.PARTIALLY_FILLED: 3,
+    OrderStatus.FILLED: 4,
+    OrderStatus.CANCELED: 4,
+    OrderStatus.REJECTED: 4,
+    OrderStatus.EXPIRED: 4,
+}
+"""An order's status only moves to a higher rank; the terminal ones share the top."""
+
+_STATUS_OF: dict[type, OrderStatus] = {
+    OrderSubmitted: OrderStatus.SUBMITTED,
+    OrderAccepted: OrderStatus.ACCEPTED,
+    OrderRejected: OrderStatus.REJECTED,
+    OrderCanceled: OrderStatus.CANCELED,
+    OrderExpired: OrderStatus.EXPIRED,
+}
+
+_ORDER_STATE_COLUMNS = (
+    "status",
+    "filled_qty",
+    "filled_notional",
+    "avg_price",
+    "fees",
+    "venue_order_id",
+    "reason",
+    "ts_updated",
+)
+
+_DIALECT = sqlite.dialect(paramstyle="named")
+
+
+def _sql(statement: ClauseElement) -> str:
+    return str(statement.compile(dialect=_DIALECT))
+
+
+def _insert_sql(table: Table) -> str:
+    # Every column but the autoincrement id, as a named parameter.
+    values: dict[str, Any] = {c.name: bindparam(c.name) for c in table.columns if c.name != "id"}
+    return _sql(insert(table).values(values))
+
+
+_INSERT: dict[Table, str] = {
+    table: _insert_sql(table)
+    for table in (
+        orders,
+        order_events,
+        fills,
+        position_snapshots,
+        account_snapshots,
+        signals,
+        risk_denials,
+        audit_events,
+    )
+}
+_UPDATE_ORDER = _sql(
+    update(orders)
+    .where(orders.c.client_order_id == bindparam("key"))
+    .values({name: bindparam(f"new_{name}") for name in _ORDER_STATE_COLUMNS})
+)
+_insert_ranking = sqlite_insert(rankings).values(
+    {c.name: bindparam(c.name) for c in rankings.columns}
+)
+_UPSERT_RANKING = _sql(
+    _insert_ranking.on_conflict_do_update(
+        index_elements=[rankings.c.ts_event],
+        set_={
+            c.name: _insert_ranking.excluded[c.name] for c in rankings.columns if not c.primary_key
+        },
+    )
+)
+_INSERT_COMMAND = _sql(
+    sqlite_insert(commands)
+    .values({c.name: bindparam(c.name) for c in commands.columns if c.name != "id"})
+    .on_conflict_do_nothing(index_elements=[commands.c.command_id])
+)
+_COMMAND_OUTCOME = _sql(
+    update(commands)
+    .where(commands.c.command_id == bindparam("key"))
+    .values(outcome=bindparam("new_outcome"), ts_outcome=bindparam("new_ts_outcome"))
+)
+_ORDER_COLUMNS = ", ".join(c.name for c in orders.columns)
+
+
+class Prepared:
+    """A record and its JSON, encoded when it was appended."""
+
+    __slots__ = ("entry_json", "json", "record")
+
+    def __init__(self, record: Any, json: bytes, entry_json: bytes | None = None) -> None:
+        self.record = record
+        self.json = json
+        self.entry_json = entry_json
+        """A bracket's entry order alone, as the ``orders`` row keeps it."""
+
+
+def prepare(record: Any) -> Prepared:
+    """Encode ``record`` for :func:`apply_batch`.
+
+    Raises ``TypeError`` if it is neither a catalogue message nor a journal record, and what
+    ``msgspec.json`` raises if a field cannot be encoded.
+    """
+    if isinstance(record, Message):
+        entry = encode(record.entry) if isinstance(record, SubmitBracket) else None
+        return Prepared(record, encode(record), entry)
+    if isinstance(record, CommandRecord):
+        return Prepared(record, msgspec.json.encode(record.body))
+    if isinstance(record, AuditRecord):
+        return Prepared(record, msgspec.json.encode(record.detail))
+    if isinstance(record, CommandOutcome):
+        return Prepared(record, b"")
+    raise TypeError(
+        "the journal records catalogue messages, CommandRecord, CommandOutcome and "
+        f"AuditRecord; got {type(record).__name__}: {record!r:.200}"
+    )
+
+
+def apply_batch(conn: sqlite3.Connection, batch: Sequence[Prepared]) -> None:
+    """Write ``batch`` through ``conn`` (the driver's connection), inside the caller's
+    transaction, in record order.
+
+    Raises what the driver raises (the caller rolls the transaction back).
+    """
+    _Batch(conn, batch).write()
+
+
+class _Batch:
+    def __init__(self, conn: sqlite3.Connection, batch: Sequence[Prepared]) -> None:
+        self.conn = conn
+        self.orders = _load_orders(conn, _order_ids(batch))
+        self.seen_trades = _recorded_trade_ids(
+            conn, [p.record.trade_id for p in batch if isinstance(p.record, OrderFilled)]
+        )
+        self.new_orders: list[str] = []
+        self.changed_orders: set[str] = set()
+        self.rows: dict[Table, list[dict[str, Any]]] = {}
+        self.ranking_rows: list[dict[str, Any]] = []
+        self.command_rows: list[dict[str, Any]] = []
+        self.outcomes: list[dict[str, Any]] = []
+        for prepared in batch:
+            _handler(type(prepared.record))(self, prepared)
+
+    def write(self) -> None:
+        conn = self.conn
+        if self.new_orders:
+            conn.executemany(_INSERT[orders], [self.orders[key] for key in self.new_orders])
+        changed = self.changed_orders.difference(self.new_orders)
+        if changed:
+            updates = [_order_update(self.orders[key]) for key in sorted(changed)]
+            conn.executemany(_UPDATE_ORDER, updates)
+        for table, rows in self.rows.items():
+            conn.executemany(_INSERT[table], rows)
+        if self.ranking_rows:
+            conn.executemany(_UPSERT_RANKING, self.ranking_rows)
+        if self.command_rows:
+            conn.executemany(_INSERT_COMMAND, self.command_rows)
+        if self.outcomes:  # after the inserts: an outcome may follow its command in a batch
+            conn.executemany(_COMMAND_OUTCOME, self.outcomes)
+
+    def add(self, table: Table, row: dict[str, Any]) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def event(self, client_order_id: str, prepared: Prepared) -> None:
+        message: Message = prepared.record
+        self.add(
+            order_events,
+            {
+                "client_order_id": client_order_id,
+                "kind": type(message).__name__,
+                "ts_event": message.ts_event,
+                "ts_init": message.ts_init,
+                "event": prepared.json,
+            },
+        )
+
+    def order(self, key: str) -> dict[str, Any] | None:
+        row = self.orders.get(key)
+        if row is not None:
+            self.changed_orders.add(key)
+        return row
+
+    # -- one method per kind of record --------------------------------------------------
+
+    def submit_order(self, prepared: Prepared) -> None:
+        order: SubmitOrder = prepared.record
+        if self._new_order(order, prepared.json):
+            self.event(order.client_order_id, prepared)
+
+    def submit_bracket(self, prepared: Prepared) -> None:
+        bracket: SubmitBracket = prepared.record
+        assert prepared.entry_json is not None
+        if self._new_order(bracket.entry, prepared.entry_json):
+            self.event(bracket.entry.client_order_id, prepared)
+
+    def _new_order(self, order: SubmitOrder, command: bytes) -> bool:
+        key = order.client_order_id
+        if key in self.orders:
+            return False
+        self.orders[key] = {
+            "client_order_id": key,
+            "instrument": order.instrument,
+            "strategy": order.strategy,
+            "correlation_id": order.correlation_id,
+            "side": order.side.value,
+            "order_type": order.order_type.value,
+            "time_in_force": order.time_in_force.value,
+            "quantity": order.quantity,
+            "price": _text(order.price),
+            "trigger_price": _text(order.trigger_price),
+            "status": OrderStatus.NEW.value,
+            "filled_qty": 0,
+            "filled_notional": "0",
+            "avg_price": None,
+            "fees": "0",
+            "venue_order_id": None,
+            "reason": None,
+            "ts_created": order.ts_event,
+            "ts_updated": order.ts_event,
+            "command": command,
+        }
+        self.new_orders.append(key)
+        return True
+
+    def order_event(self, prepared: Prepared) -> None:
+        event = prepared.record
+        self.event(event.client_order_id, prepared)
+        row = self.order(event.client_order_id)
+        if row is None:
+            return
+        _advance(row, _STATUS_OF[type(event)])
+        row["ts_updated"] = max(row["ts_updated"], event.ts_event)
+        venue_order_id = getattr(event, "venue_order_id", None)
+        if venue_order_id:
+            row["venue_order_id"] = venue_order_id
+        reason = getattr(event, "reason", "")
+        if reason:
+            row["reason"] = reason
+
+    def order_filled(self, prepared: Prepared) -> None:
+        fill: OrderFilled = prepared.record
+        if fill.trade_id in self.seen_trades:
+            return
+        self.seen_trades.add(fill.trade_id)
+        self.add(
+            fills,
+            {
+                "trade_id": fill.trade_id,
+                "client_order_id": fill.client_order_id,
+                "venue_order_id": fill.venue_order_id,
+                "instrument": fill.instrument,
+                "strategy": fill.strategy,
+                "side": fill.side.value,
+                "last_qty": fill.last_qty,
+                "last_price": str(fill.last_price),
+                "fee": str(fill.fee),
+                "currency": fill.currency,
+                "correlation_id": fill.correlation_id,
+                "ts_event": fill.ts_event,
+                "ts_init": fill.ts_init,
+                "fill": prepared.json,
+            },
+        )
+        self.event(fill.client_order_id, prepared)
+        row = self.order(fill.client_order_id)
+        if row is None:
+            return
+        filled = row["filled_qty"] + fill.last_qty
+        notional = Decimal(row["filled_notional"]) + fill.last_qty * fill.last_price
+        row["filled_qty"] = filled
+        row["filled_notional"] = str(notional)
+        row["avg_price"] = str(_AVERAGE.divide(notional, Decimal(filled)))
+        row["fees"] = str(Decimal(row["fees"]) + fill.fee)
+        row["ts_updated"] = max(row["ts_updated"], fill.ts_event)
+        if not row["venue_order_id"]:
+            row["venue_order_id"] = fill.venue_order_id
+        full = filled >= row["quantity"]
+        _advance(row, OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED)
+
+    def order_command(self, prepared: Prepared) -> None:
+        self.event(prepared.record.client_order_id, prepared)
+
+    def status_report(self, prepared: Prepared) -> None:
+        report: OrderStatusReport = prepared.record
+        if report.client_order_id is None:
+            self.audit(prepared)
+        else:
+            self.event(report.client_order_id, prepared)
+
+    def position(self, prepared: Prepared) -> None:
+        p: PositionChanged = prepared.record
+        self.add(
+            position_snapshots,
+            {
+                "instrument": p.instrument,
+                "strategy": p.strategy,
+                "quantity": p.quantity,
+                "avg_price": str(p.avg_price),
+                "realized_pnl": str(p.realized_pnl),
+                "currency": p.currency,
+                "ts_event": p.ts_event,
+                "snapshot": prepared.json,
+            },
+        )
+
+    def account(self, prepared: Prepared) -> None:
+        a: AccountChanged = prepared.record
+        self.add(
+            account_snapshots,
+            {
+                "currency": a.currency,
+                "cash": str(a.cash),
+                "equity": str(a.equity),
+                "realized_pnl": str(a.realized_pnl),
+                "unrealized_pnl": str(a.unrealized_pnl),
+                "fees": str(a.fees),
+                "open_positions": a.open_positions,
+                "ts_event": a.ts_event,
+                "snapshot": prepared.json,
+            },
+        )
+
+    def signal(self, prepared: Prepared) -> None:
+        s: Signal | TradeIntent = prepared.record
+        self.add(
+            signals,
+            {
+                "kind": type(s).__name__,
+                "strategy": s.strategy,
+                "instrument": s.instrument,
+                "side": s.side.value,
+                "strength": s.strength,
+                "correlation_id": s.correlation_id,
+                "ts_event": s.ts_event,
+                "signal": prepared.json,
+            },
+        )
+
+    def ranking(self, prepared: Prepared) -> None:
+        ranked: SignalsRanked = prepared.record
+        self.ranking_rows.append(
+            {
+                "ts_event": ranked.ts_event,
+                "bar_close": ranked.bar_close,
+                "candidates": len(ranked.candidates),
+                "picked": sum(1 for c in ranked.candidates if c.picked),
+                "ranking": prepared.json,
+            }
+        )
+
+    def denial(self, prepared: Prepared) -> None:
+        d: RiskDenied = prepared.record
+        self.add(
+            risk_denials,
+            {
+                "code": d.code.value,
+                "instrument": d.instrument,
+                "strategy": d.strategy,
+                "message": d.message,
+                "correlation_id": d.correlation_id,
+                "ts_event": d.ts_event,
+                "denial": prepared.json,
+            },
+        )
+
+    def command(self, prepared: Prepared) -> None:
+        c: CommandRecord = prepared.record
+        self.command_rows.append(
+            {
+                "command_id": c.command_id,
+                "kind": c.kind,
+                "who": c.who,
+                "body": prepared.json,
+                "ts_event": c.ts_event,
+                "outcome": None,
+                "ts_outcome": None,
+            }
+        )
+
+    def outcome(self, prepared: Prepared) -> None:
+        o: CommandOutcome = prepared.record
+        self.outcomes.append(
+            {"key": o.command_id, "new_outcome": o.outcome, "new_ts_outcome": o.ts_event}
+        )
+
+    def audit(self, prepared: Prepared) -> None:
+        record = prepared.record
+        if isinstance(record, AuditRecord):
+            kind, message = record.kind, record.message
+        else:  # a catalogue message: its type and, if it has one, its reason
+            kind, message = type(record).__name__, str(getattr(record, "reason", ""))
+        self.add(
+            audit_events,
+            {
+                "kind": kind,
+                "message": message,
+                "detail": prepared.json,
+                "ts_event": record.ts_event,
+            },
+        )
+
+
+_HANDLERS: dict[type, Callable[[_Batch, Prepared], None]] = {
+    SubmitOrder: _Batch.submit_order,
+    SubmitBracket: _Batch.submit_bracket,
+    OrderFilled: _Batch.order_filled,
+    CancelOrder: _Batch.order_command,
+    ModifyOrder: _Batch.order_command,
+    OrderStatusReport: _Batch.status_report,
+    PositionChanged: _Batch.position,
+    AccountChanged: _Batch.account,
+    Signal: _Batch.signal,
+    TradeIntent: _Batch.signal,
+    SignalsRanked: _Batch.ranking,
+    RiskDenied: _Batch.denial,
+    CommandRecord: _Batch.command,
+    CommandOutcome: _Batch.outcome,
+    **dict.fromkeys(_STATUS_OF, _Batch.order_event),
+}
+
+
+def _handler(kind: type) -> Callable[[_Batch, Prepared], None]:
+    return _HANDLERS.get(kind, _Batch.audit)
+
+
+def _order_ids(batch: Iterable[Prepared]) -> set[str]:
+    ids: set[str] = set()
+    for prepared in batch:
+        record = prepared.record
+        if isinstance(record, SubmitBracket):
+            ids.add(record.entry.client_order_id)
+        elif type(record) in _HANDLERS and getattr(record, "client_order_id", None) is not None:
+            ids.add(record.client_order_id)
+    return ids
+
+
+def _chunks(keys: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(keys), _IN_CHUNK):
+        yield keys[start : start + _IN_CHUNK]
+
+
+def _load_orders(conn: sqlite3.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(keys)):
+        marks = ", ".join("?" * len(chunk))
+        cursor = conn.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id IN ({marks})", chunk
+        )
+        names = [column[0] for column in cursor.description]
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            found[row["client_order_id"]] = row
+    return found
+
+
+def _recorded_trade_ids(conn: sqlite3.Connection, trade_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(trade_ids))):
+        marks = ", ".join("?" * len(chunk))
+        query = f"SELECT trade_id FROM fills WHERE trade_id IN ({marks})"
+        found.update(trade_id for (trade_id,) in conn.execute(query, chunk))
+    return found
+
+
+def _order_update(row: dict[str, Any]) -> dict[str, Any]:
+    values = {f"new_{name}": row[name] for name in _ORDER_STATE_COLUMNS}
+    values["key"] = row["client_order_id"]
+    return values
+
+
+def _advance(row: dict[str, Any], status: OrderStatus) -> None:
+    if _RANK[status] > _RANK[OrderStatus(row["status"])]:
+        row["status"] = status.value
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
