@@ -37,7 +37,8 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
-from engine.risk import DescribeRisk, FlattenOrdered, RiskLimits, RiskReport
+from engine.risk.limits import RiskLimits
+from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport
 from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.testing import MILLISECOND, SECOND, ActorHarness, Capture, Driver, recorder

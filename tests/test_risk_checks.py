@@ -17,20 +17,11 @@ from engine.instruments import Instrument, PriceBand
 from engine.messages.risk import RiskCode
 from engine.messages.runtime import TradingState
 from engine.messages.trading import OrderSide
-from engine.risk import (
-    CHECKS,
-    Denial,
-    OrderProposal,
-    RiskLimits,
-    RiskView,
-    TokenBucket,
-    first_denial,
-    local_time,
-    next_square_off,
-    size_entry,
-    split_by_freeze,
-)
-from engine.risk.sessions import cutoff_at, market_status
+from engine.risk.checks import CHECKS, Denial, OrderProposal, RiskView, first_denial
+from engine.risk.limits import RiskLimits, local_time
+from engine.risk.sessions import cutoff_at, market_status, next_square_off
+from engine.risk.sizing import size_entry, split_by_freeze
+from engine.risk.token_bucket import TokenBucket
 from engine.testing import SECOND
 from engine.timezones import from_exchange_time
 

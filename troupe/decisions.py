@@ -48,11 +48,12 @@ def decisions(
     market: MarketData,
     *,
     read_entries: Callable[[], Sequence[StrategyConfig]] | None = None,
+    risk: str | None = "risk",
 ) -> Decisions:
     """Raises :class:`ConfigError` listing every problem of the strategies or the ranker."""
     plans = plan_strategies(config.strategies, market.instruments, config.bars.intervals)
     database = market.database
-    ranker = _ranker(config, database)
+    ranker = _ranker(config, database, risk)
     services = HostServices(
         vault=_vault(database),
         history=StoredHistory(database) if database is not None else None,
@@ -79,7 +80,9 @@ def reader(files: Sequence[str]) -> Callable[[], Sequence[StrategyConfig]]:
     return read
 
 
-def _ranker(config: TroupeConfig, database: Database | None) -> ActorSpec:
+def _ranker(config: TroupeConfig, database: Database | None, risk: str | None) -> ActorSpec:
+    """The ranker; ``risk``: the actor its intents are sent to (they are published on
+    ``intents`` as well)."""
     settings = config.ranker
     try:
         scoring = ScoringConfig(
@@ -93,7 +96,8 @@ def _ranker(config: TroupeConfig, database: Database | None) -> ActorSpec:
     cycle_ns = round(settings.cycle_s * SECOND_NS) if settings.cycle == "timer" else None
     store = _ranking_writer(database) if database is not None else None
     return ActorSpec(
-        RANKER, lambda: Ranker(scoring, cycle=settings.cycle, cycle_ns=cycle_ns, store=store)
+        RANKER,
+        lambda: Ranker(scoring, cycle=settings.cycle, cycle_ns=cycle_ns, store=store, risk=risk),
     )
 
 

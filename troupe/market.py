@@ -56,6 +56,8 @@ class MarketData:
     """Instrument -> its tick size (signal prices are rounded to it)."""
     calendars: dict[str, str] = field(default_factory=dict)
     """Instrument -> the name of its market calendar."""
+    master: dict[str, Instrument] = field(default_factory=dict)
+    """The instruments traded, by id."""
 
     def close(self) -> None:
         if self.database is not None:
@@ -86,9 +88,8 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
             ]
         )
     instruments = [master[i] for i in market.instruments]
-    database: Database | None = None
-    if config.store.record_bars or market.source == "store":
-        database = _database(config)
+    # Always a database: the journal lives there even when bars are not recorded.
+    database: Database | None = _database(config)
     client = _client(config, instruments, database)
     specs: list[ActorSpec] = []
     if config.store.record_bars and market.source != "store":
@@ -150,6 +151,7 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
         feeds=[client.name],
         tick_sizes={i.id: float(i.tick_size) for i in instruments},
         calendars={i.id: i.calendar for i in instruments},
+        master={i.id: i for i in instruments},
     )
 
 

@@ -49,6 +49,7 @@ from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
 from troupe.decisions import Decisions, decisions, reader
 from troupe.market import MarketData, market_data
+from troupe.trading import TradingCore, trading_core
 from web.app import serve
 from web.auth import resolve_api_token
 from web.live import LiveView
@@ -96,10 +97,12 @@ def actor_tree(
     deliver: Callable[[list[tuple[str, Any]]], object],
     market: Sequence[ActorSpec] = (),
     decisions: Sequence[ActorSpec | SupervisorSpec] = (),
+    trading: Sequence[ActorSpec] = (),
 ) -> SupervisorSpec:
     """What the service starts, in this order (stopped in reverse): the engine's own actors,
-    the ranker and the strategies, then market data with the feed last, so that stopping
-    begins with the feed and the last bars still reach the strategies."""
+    the trading core (journal, ledger, router, risk), the ranker and the strategies, then
+    market data with the feed last, so that stopping begins with the feed, the last bars still
+    reach the strategies, and the journal is the last to stop."""
     flush_ns = config.web.ws_flush_ms * 1_000_000
     return config.runtime.apply(
         SupervisorSpec(
@@ -108,6 +111,7 @@ def actor_tree(
                 ActorSpec(HEARTBEAT, Heartbeat),
                 ActorSpec(TRADING, TradingControl),
                 ActorSpec(WEB_HUB, lambda: WebHub(deliver=deliver, flush_ns=flush_ns)),
+                *trading,
                 *decisions,
                 *market,
             ],
@@ -182,8 +186,20 @@ def run_service(
             for problem in error.problems:
                 print(f"cannot start: {problem}", file=sys.stderr)
             return EXIT_CONFIG
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_serve(config, secrets, token, runtime, market, middle))
+        assert market.database is not None
+        core = trading_core(
+            config,
+            runtime,
+            market.database,
+            market.master,
+            simulated_market=config.market.source == "sim",
+        )
+        core.attach(runtime, market.instruments)
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(_serve(config, secrets, token, runtime, market, middle, core))
+        finally:
+            core.close()  # after the actors: the journal's last records are committed
     finally:
         market.close()  # after the actors: the recorder's last batch is written first
 
@@ -204,6 +220,7 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
     runtime: Runtime,
     market: MarketData,
     middle: Decisions,
+    core: TradingCore,
 ) -> int:
     loop = asyncio.get_running_loop()
     # Signals first: one that arrives while the actors start still means "stop", cleanly.
@@ -242,6 +259,7 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
         lambda batch: loop.call_soon_threadsafe(live.deliver, batch),
         market.specs,
         middle.specs,
+        core.specs,
     )
     await _off_loop(lambda: runtime.start(tree))
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.config.load import ConfigError
+from engine.config.errors import ConfigError
 
 
 class ReplayError(ConfigError):

@@ -25,7 +25,7 @@ from engine.calendars.always import AlwaysOpenCalendar
 from engine.calendars.calendar_file import read_calendar_file
 from engine.calendars.exchange import ExchangeCalendar, SpecialSession, TradingHours
 from engine.calendars.market_calendar import CalendarRangeError, MarketCalendar, Session
-from engine.config.load import ConfigError
+from engine.config.errors import ConfigError
 from engine.timezones import NSE_TZ, NYSE_TZ
 
 __all__ = [

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.calendars.exchange import ExchangeCalendar, SpecialSession, TradingHours
-from engine.config.load import ConfigError, shown
+from engine.config.errors import ConfigError, shown
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{2}:\d{2}(:\d{2})?")

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -25,7 +24,10 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from engine.config.errors import ConfigError, shown
 from engine.config.schema import TroupeConfig
+
+__all__ = ["SECRET_KEY", "ConfigError", "check", "describe", "dotted", "load_config", "shown"]
 
 ENV_PREFIX = "TROUPE__"
 
@@ -36,14 +38,6 @@ SECRET_KEY = re.compile(
 )
 
 Path_ = tuple[str | int, ...]
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def load_config(
@@ -129,11 +123,6 @@ def dotted(path: Path_) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def shown(value: Any) -> str:
-    """A value as the user wrote it (strings quoted)."""
-    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _origin(path: Path_, origins: dict[Path_, str]) -> str:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from engine.risk.limits import RiskLimits
 from engine.runtime_config import RuntimeConfig
 
 
@@ -273,6 +274,64 @@ class RankerConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     ] = msgspec.field(default_factory=dict)
 
 
+class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The paper broker: fills from the market data it sees; its own book in its own file."""
+
+    fill_on: Annotated[
+        Literal["tick", "bar"],
+        Meta(description="tick: market orders fill at the next trade; bar: at the next open."),
+    ] = "tick"
+    starting_cash: Annotated[float, Meta(gt=0, description="Cash at the first start.")] = (
+        1_000_000.0
+    )
+    currency: Annotated[str, Meta(description="ISO 4217 code of the account.")] = "INR"
+    fees: Annotated[
+        Literal["zero", "per_share", "percentage", "indian_equity_intraday"],
+        Meta(description="The fee model (rates of indian_equity_intraday: config/fees)."),
+    ] = "indian_equity_intraday"
+    fee_rate: Annotated[
+        float,
+        Meta(ge=0, description="per_share: per unit; percentage: percent of the notional."),
+    ] = 0.0
+    slippage_bps: Annotated[float, Meta(ge=0, description="Against the trader, in bps.")] = 0.0
+    participation: Annotated[
+        float,
+        Meta(ge=0, le=1, description="At most this share of a trade's volume fills (0: all)."),
+    ] = 0.0
+    file: Annotated[str, Meta(description="Its book, inside data_dir.")] = "paper_broker.db"
+
+
+class LedgerConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ledger: positions, cash and P&L (start cash and currency: [paper])."""
+
+    mark_interval_ms: Annotated[
+        int, Meta(ge=0, description="Account updates from price marks at most this often.")
+    ] = 1000
+    time_zone: Annotated[str, Meta(description="Where the trading day ends (midnight).")] = (
+        "Asia/Kolkata"
+    )
+
+
+class RouterSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The order router: the broker's rate limit and retries after a transport error."""
+
+    orders_per_s: Annotated[float, Meta(gt=0, description="Broker requests a second.")] = 10.0
+    burst: Annotated[int, Meta(ge=1, description="Requests back to back after a pause.")] = 10
+    max_resends: Annotated[
+        int,
+        Meta(ge=0, description="Re-sends of an order the broker says it never got."),
+    ] = 3
+
+
+class JournalConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The journal: every order, event, fill, signal, ranking and denial, written ahead."""
+
+    max_delay_ms: Annotated[
+        float, Meta(ge=0, description="A record waits at most this long for its transaction.")
+    ] = 2.0
+    max_batch: Annotated[int, Meta(ge=1, description="Records per transaction, at most.")] = 500
+
+
 class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration of one engine process."""
 
@@ -299,3 +358,8 @@ class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         Meta(description="The strategies to run ([[strategies]] tables)."),
     ] = msgspec.field(default_factory=_default_strategies)
     ranker: RankerConfig = msgspec.field(default_factory=RankerConfig)
+    risk: RiskLimits = msgspec.field(default_factory=RiskLimits)
+    paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+    ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)
+    router: RouterSettings = msgspec.field(default_factory=RouterSettings)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)

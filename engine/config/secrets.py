@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config.load import ConfigError
+from engine.config.errors import ConfigError
 
 REDACTED = "***"
 ENV_TOKEN = "TROUPE_API_TOKEN"

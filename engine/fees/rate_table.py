@@ -40,7 +40,7 @@ from typing import Any
 
 import msgspec
 
-from engine.config.load import ConfigError, shown
+from engine.config.errors import ConfigError, shown
 from engine.fees.model import FeeRateError
 from engine.timezones import NSE_TZ, exchange_date
 

@@ -43,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.calendars import CALENDAR_NAMES, CALENDAR_TIME_ZONES
-from engine.config.load import ConfigError, shown
+from engine.config.errors import ConfigError, shown
 from engine.instruments.instrument import Instrument, PriceBand
 
 REQUIRED_COLUMNS = (

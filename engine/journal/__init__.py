@@ -8,7 +8,8 @@ changes are recorded as they are published. After a restart, state is rebuilt fr
   :class:`~engine.store.database.Database` creates them);
 - :mod:`engine.journal.records`: the journal's own records (commands, outcomes, audit
   entries) and :class:`~engine.journal.records.JournalMode`;
-- :mod:`engine.journal.rows`: where each record goes, one batch per transaction;
+- :mod:`engine.journal.rows`: where each record goes, one batch per transaction, with the
+  SQL of :mod:`engine.journal.statements`;
 - :mod:`engine.journal.writer`: :class:`~engine.journal.writer.JournalWriter`, grouped
   transactions with a bound on the delay, each record answered once committed;
 - :mod:`engine.journal.reader`: :class:`~engine.journal.reader.JournalReader`, for the API and

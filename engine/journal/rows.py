@@ -5,10 +5,7 @@
 :func:`apply_batch` runs on the writer's thread inside the batch's transaction: a few reads
 (the orders and trade ids the batch touches), then one ``executemany`` per table.
 
-The statements are SQLAlchemy Core, compiled once for SQLite and run on the driver's
-connection: SQLAlchemy's per-execution work (cache keys, parameter processing, result set-up)
-cost four times the SQL itself on a one-record transaction, and this is the path every order
-waits on (see :mod:`engine.journal.writer`).
+The SQL is in :mod:`engine.journal.statements`.
 
 Where each record goes:
 
@@ -52,16 +49,22 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy import Table
 
 from engine.journal.records import AuditRecord, CommandOutcome, CommandRecord
+from engine.journal.statements import (
+    COMMAND_OUTCOME,
+    INSERT,
+    INSERT_COMMAND,
+    ORDER_STATE_COLUMNS,
+    UPDATE_ORDER,
+    UPSERT_RANKING,
+    load_orders,
+    recorded_trade_ids,
+)
 from engine.journal.tables import (
     account_snapshots,
     audit_events,
-    commands,
     fills,
     order_events,
     orders,
@@ -91,10 +94,6 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
-from engine.store.schema import rankings
-
-_IN_CHUNK = 500
-"""Ids per ``IN (...)`` list: far below SQLite's bound on variables."""
 
 _AVERAGE = decimal.Context(prec=28)
 """An average price is a quotient: computed in its own context, whatever the thread's is."""
@@ -118,71 +117,6 @@ _STATUS_OF: dict[type, OrderStatus] = {
     OrderCanceled: OrderStatus.CANCELED,
     OrderExpired: OrderStatus.EXPIRED,
 }
-
-_ORDER_STATE_COLUMNS = (
-    "status",
-    "filled_qty",
-    "filled_notional",
-    "avg_price",
-    "fees",
-    "venue_order_id",
-    "reason",
-    "ts_updated",
-)
-
-_DIALECT = sqlite.dialect(paramstyle="named")
-
-
-def _sql(statement: ClauseElement) -> str:
-    return str(statement.compile(dialect=_DIALECT))
-
-
-def _insert_sql(table: Table) -> str:
-    # Every column but the autoincrement id, as a named parameter.
-    values: dict[str, Any] = {c.name: bindparam(c.name) for c in table.columns if c.name != "id"}
-    return _sql(insert(table).values(values))
-
-
-_INSERT: dict[Table, str] = {
-    table: _insert_sql(table)
-    for table in (
-        orders,
-        order_events,
-        fills,
-        position_snapshots,
-        account_snapshots,
-        signals,
-        risk_denials,
-        audit_events,
-    )
-}
-_UPDATE_ORDER = _sql(
-    update(orders)
-    .where(orders.c.client_order_id == bindparam("key"))
-    .values({name: bindparam(f"new_{name}") for name in _ORDER_STATE_COLUMNS})
-)
-_insert_ranking = sqlite_insert(rankings).values(
-    {c.name: bindparam(c.name) for c in rankings.columns}
-)
-_UPSERT_RANKING = _sql(
-    _insert_ranking.on_conflict_do_update(
-        index_elements=[rankings.c.ts_event],
-        set_={
-            c.name: _insert_ranking.excluded[c.name] for c in rankings.columns if not c.primary_key
-        },
-    )
-)
-_INSERT_COMMAND = _sql(
-    sqlite_insert(commands)
-    .values({c.name: bindparam(c.name) for c in commands.columns if c.name != "id"})
-    .on_conflict_do_nothing(index_elements=[commands.c.command_id])
-)
-_COMMAND_OUTCOME = _sql(
-    update(commands)
-    .where(commands.c.command_id == bindparam("key"))
-    .values(outcome=bindparam("new_outcome"), ts_outcome=bindparam("new_ts_outcome"))
-)
-_ORDER_COLUMNS = ", ".join(c.name for c in orders.columns)
 
 
 class Prepared:
@@ -230,8 +164,8 @@ def apply_batch(conn: sqlite3.Connection, batch: Sequence[Prepared]) -> None:
 class _Batch:
     def __init__(self, conn: sqlite3.Connection, batch: Sequence[Prepared]) -> None:
         self.conn = conn
-        self.orders = _load_orders(conn, _order_ids(batch))
-        self.seen_trades = _recorded_trade_ids(
+        self.orders = load_orders(conn, _order_ids(batch))
+        self.seen_trades = recorded_trade_ids(
             conn, [p.record.trade_id for p in batch if isinstance(p.record, OrderFilled)]
         )
         self.new_orders: list[str] = []
@@ -246,19 +180,19 @@ class _Batch:
     def write(self) -> None:
         conn = self.conn
         if self.new_orders:
-            conn.executemany(_INSERT[orders], [self.orders[key] for key in self.new_orders])
+            conn.executemany(INSERT[orders], [self.orders[key] for key in self.new_orders])
         changed = self.changed_orders.difference(self.new_orders)
         if changed:
             updates = [_order_update(self.orders[key]) for key in sorted(changed)]
-            conn.executemany(_UPDATE_ORDER, updates)
+            conn.executemany(UPDATE_ORDER, updates)
         for table, rows in self.rows.items():
-            conn.executemany(_INSERT[table], rows)
+            conn.executemany(INSERT[table], rows)
         if self.ranking_rows:
-            conn.executemany(_UPSERT_RANKING, self.ranking_rows)
+            conn.executemany(UPSERT_RANKING, self.ranking_rows)
         if self.command_rows:
-            conn.executemany(_INSERT_COMMAND, self.command_rows)
+            conn.executemany(INSERT_COMMAND, self.command_rows)
         if self.outcomes:  # after the inserts: an outcome may follow its command in a batch
-            conn.executemany(_COMMAND_OUTCOME, self.outcomes)
+            conn.executemany(COMMAND_OUTCOME, self.outcomes)
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -536,36 +470,8 @@ def _order_ids(batch: Iterable[Prepared]) -> set[str]:
     return ids
 
 
-def _chunks(keys: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(keys), _IN_CHUNK):
-        yield keys[start : start + _IN_CHUNK]
-
-
-def _load_orders(conn: sqlite3.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(keys)):
-        marks = ", ".join("?" * len(chunk))
-        cursor = conn.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id IN ({marks})", chunk
-        )
-        names = [column[0] for column in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            found[row["client_order_id"]] = row
-    return found
-
-
-def _recorded_trade_ids(conn: sqlite3.Connection, trade_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(sorted(set(trade_ids))):
-        marks = ", ".join("?" * len(chunk))
-        query = f"SELECT trade_id FROM fills WHERE trade_id IN ({marks})"
-        found.update(trade_id for (trade_id,) in conn.execute(query, chunk))
-    return found
-
-
 def _order_update(row: dict[str, Any]) -> dict[str, Any]:
-    values = {f"new_{name}": row[name] for name in _ORDER_STATE_COLUMNS}
+    values = {f"new_{name}": row[name] for name in ORDER_STATE_COLUMNS}
     values["key"] = row["client_order_id"]
     return values
 

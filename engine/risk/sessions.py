@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 
 from engine.calendars import CalendarRangeError, MarketCalendar, calendar
-from engine.config.load import ConfigError
+from engine.config.errors import ConfigError
 from engine.risk.limits import RiskLimits
 from engine.timezones import exchange_date
 

@@ -1,0 +1,185 @@
+"""The right end of the path, as the service starts it: journal, ledger, order router and risk
+supervisor, trading on the paper broker.
+
+Start order (stop is the reverse): the journal first, so it is the last to stop and records
+what the others say on their way out; then the ledger, the router and risk. The paper broker is
+no actor: the router drives it, and it sees the market through runtime listeners on each
+instrument's ``ticks:`` and ``bars:`` topics (called on the publisher's thread; the broker
+guards its own state).
+
+Durability follows DESIGN §7 on the threaded runtime (``DURABLE`` journal: an order is
+committed before it is sent, a fill before the ledger sees it). On the simulated runtime the
+journal is ``SYNCHRONOUS`` (deterministic, still durable); backtests choose ``DEFERRED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from actors.journal import Journal
+from actors.ledger import Ledger
+from actors.order_router import order_router_spec
+from actors.risk import RiskSupervisor
+from adapters.paper.broker import PaperBroker
+from adapters.paper.config import PaperBrokerConfig
+from adapters.paper.sessions import calendar_hooks
+from engine.calendars import AlwaysOpenCalendar
+from engine.config.schema import TroupeConfig
+from engine.fees.config import FeeConfig
+from engine.instruments import Instrument
+from engine.journal.reader import JournalReader
+from engine.journal.records import JournalMode
+from engine.journal.writer import JournalWriter
+from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
+from engine.messages.trading import OrderFilled
+from engine.orders.config import RateLimit, RetryPolicy, RouterConfig
+from engine.runtime import Runtime
+from engine.simulated import SimulatedRuntime
+from engine.spec import ActorSpec
+from engine.store.database import Database
+
+JOURNAL = "journal"
+LEDGER = "ledger"
+ROUTER = "router"
+RISK = "risk"
+MS = 1_000_000
+
+
+@dataclass
+class TradingCore:
+    """What the service starts for trading, and what it must close after the actors."""
+
+    specs: list[ActorSpec]
+    broker: PaperBroker
+    writer: JournalWriter
+    reader: JournalReader
+    _removers: list[Callable[[], None]] = field(default_factory=list)
+
+    def attach(self, runtime: Runtime, instruments: list[str]) -> None:
+        """Let the paper broker see each instrument's trades, quotes and bars."""
+        broker = self.broker
+
+        def on_ticks(_topic: str, message: object) -> None:
+            ticks = message.ticks if isinstance(message, TickBatch) else [message]
+            for tick in ticks:
+                if isinstance(tick, TradeTick):
+                    broker.on_trade(tick)
+                elif isinstance(tick, QuoteTick):
+                    broker.on_quote(tick)
+
+        def on_bar(_topic: str, message: object) -> None:
+            if isinstance(message, Bar):
+                broker.on_bar(message)
+
+        for instrument in instruments:
+            self._removers.append(runtime.add_listener(f"ticks:{instrument}", on_ticks))
+            self._removers.append(runtime.add_listener(f"bars:{instrument}", on_bar))
+
+    def close(self) -> None:
+        """After the actors: stop feeding the broker, flush the journal, close the broker."""
+        for remove in self._removers:
+            remove()
+        self._removers.clear()
+        self.writer.close()
+        self.broker.disconnect()
+        self.broker.close()
+
+
+def trading_core(
+    config: TroupeConfig,
+    runtime: Runtime,
+    database: Database,
+    instruments: dict[str, Instrument],
+    *,
+    simulated_market: bool,
+) -> TradingCore:
+    """Build the trading actors on ``database`` (the engine's store, which holds the journal).
+    ``simulated_market``: the synthetic market trades around the clock, so the broker and risk
+    take every instrument's market as open whatever its calendar says."""
+    paper = config.paper
+    lookup = instruments.get
+    writer = JournalWriter(
+        database,
+        max_delay_ns=round(config.journal.max_delay_ms * MS),
+        max_batch=config.journal.max_batch,
+    )
+    reader = JournalReader(database)
+    broker = _broker(config, lookup, simulated_market=simulated_market)
+    mode = JournalMode.SYNCHRONOUS if isinstance(runtime, SimulatedRuntime) else JournalMode.DURABLE
+    start_cash = Decimal(repr(paper.starting_cash))
+
+    def replay() -> list[OrderFilled]:
+        # Fills already recorded, oldest first: a restarted ledger nets them again.
+        return database.call(reader.fills_since(0))
+
+    router_config = RouterConfig(
+        journal=JOURNAL,
+        rate_limit=RateLimit(orders_per_s=config.router.orders_per_s, burst=config.router.burst),
+        retry=RetryPolicy(max_resends=config.router.max_resends),
+    )
+    calendars = (
+        {i.calendar: AlwaysOpenCalendar() for i in instruments.values()}
+        if simulated_market
+        else None
+    )
+    specs = [
+        ActorSpec(JOURNAL, lambda: Journal(writer, mode=mode)),
+        ActorSpec(
+            LEDGER,
+            lambda: Ledger(
+                start_cash,
+                paper.currency,
+                mark_interval_ns=config.ledger.mark_interval_ms * MS,
+                per_strategy=False,
+                time_zone=config.ledger.time_zone,
+                replay=replay,
+            ),
+        ),
+        order_router_spec(broker, runtime, config=router_config, instruments=lookup, name=ROUTER),
+        ActorSpec(
+            RISK,
+            lambda: RiskSupervisor(
+                config.risk,
+                instruments,
+                equity=start_cash,
+                router=ROUTER,
+                calendars=calendars,
+                calendar_dir=config.market.calendar_dir or None,
+                state=lambda: runtime.trading_state,
+            ),
+        ),
+    ]
+    return TradingCore(specs=specs, broker=broker, writer=writer, reader=reader)
+
+
+def _broker(
+    config: TroupeConfig,
+    lookup: Callable[[str], Instrument | None],
+    *,
+    simulated_market: bool,
+) -> PaperBroker:
+    paper = config.paper
+    fees = FeeConfig(
+        model=paper.fees,
+        rate=Decimal(repr(paper.fee_rate)) if paper.fees in ("per_share", "percentage") else None,
+    )
+    broker_config = PaperBrokerConfig(
+        database_url=f"sqlite+aiosqlite:///{Path(config.data_dir) / paper.file}",
+        fill_on=paper.fill_on,
+        starting_cash=Decimal(repr(paper.starting_cash)),
+        currency=paper.currency,
+        slippage_bps=Decimal(repr(paper.slippage_bps)),
+        participation=paper.participation or None,
+        fees=fees,
+    )
+    if simulated_market:
+        return PaperBroker(broker_config, instruments=lookup)
+    market_open, session_close = calendar_hooks(
+        lookup, calendar_dir=config.market.calendar_dir or None
+    )
+    return PaperBroker(
+        broker_config, instruments=lookup, market_open=market_open, session_close=session_close
+    )
