@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+
 from actors.journal import Journal
 from actors.ledger import Ledger
 from actors.order_router import order_router_spec
@@ -120,11 +122,13 @@ def trading_core(
         rate_limit=RateLimit(orders_per_s=config.router.orders_per_s, burst=config.router.burst),
         retry=RetryPolicy(max_resends=config.router.max_resends),
     )
-    calendars = (
-        {i.calendar: AlwaysOpenCalendar() for i in instruments.values()}
-        if simulated_market
-        else None
-    )
+    calendars = None
+    limits = config.risk
+    if simulated_market:
+        # The synthetic market trades around the clock: no exchange session, so no entry
+        # cutoff and no square-off (a real market's come from its calendar and [risk]).
+        calendars = {i.calendar: AlwaysOpenCalendar() for i in instruments.values()}
+        limits = msgspec.structs.replace(limits, square_off={}, entry_cutoff={})
     specs = [
         ActorSpec(JOURNAL, lambda: Journal(writer, mode=mode)),
         ActorSpec(
@@ -142,7 +146,7 @@ def trading_core(
         ActorSpec(
             RISK,
             lambda: RiskSupervisor(
-                config.risk,
+                limits,
                 instruments,
                 equity=start_cash,
                 router=ROUTER,

@@ -185,7 +185,7 @@ class BarsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True
 
     intervals: Annotated[
         list[str], Meta(description="Time bar intervals: 1s 5s 15s 30s 1m 3m 5m 15m 30m 1h 1d.")
-    ] = msgspec.field(default_factory=lambda: ["1m", "5m"])
+    ] = msgspec.field(default_factory=lambda: ["5s", "1m", "5m"])
     align: Annotated[
         Literal["epoch", "session"],
         Meta(
@@ -246,7 +246,9 @@ class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 def _default_strategies() -> list[StrategyConfig]:
-    return [StrategyConfig(use="sma_cross", params={"fast": 5, "slow": 20})]
+    # 5-second bars: the embedded default (synthetic market, paper) shows signals, orders and
+    # fills within a minute of `make run`; real configurations use their own.
+    return [StrategyConfig(use="sma_cross", interval="5s", params={"fast": 3, "slow": 8})]
 
 
 class RankerConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
