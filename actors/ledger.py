@@ -82,10 +82,10 @@ from engine.ledger import (
     EquityPoint,
     EquitySink,
     FillOutcome,
-    PositionView,
     TradingDay,
     minor_unit_places,
 )
+from engine.ledger.describe import DescribeLedger, LedgerSnapshot
 from engine.ledger.position import Position
 from engine.messages.account import TOPIC_ACCOUNT, AccountChanged
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
@@ -98,39 +98,9 @@ DEFAULT_MARK_SOURCES = ("bars", "ticks")
 """Topic prefixes whose ``<prefix>:<instrument>`` topics mark a held instrument: bar closes
 and trades."""
 DEFAULT_MARK_INTERVAL_NS = 1_000_000_000
-DEFAULT_CURVE_TAIL = 100
 
 Replay = Callable[[], Iterable[OrderFilled]]
 """Yields the fills recorded before this start, oldest first."""
-
-
-class DescribeLedger(msgspec.Struct, frozen=True, kw_only=True):
-    """Ask the ledger for a :class:`LedgerSnapshot` (the API's positions and account)."""
-
-    curve_tail: int = DEFAULT_CURVE_TAIL
-    """How many of the latest equity points to include (0: none)."""
-
-
-class LedgerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """The ledger at one moment, money rounded to the minor unit."""
-
-    ts: int
-    """The runtime clock when answered, ns since the epoch, UTC."""
-    account: AccountChanged
-    positions: list[PositionView]
-    """The account's positions, open or filled today, by instrument."""
-    strategy_positions: list[PositionView]
-    """Each strategy's attributed positions, open or filled today; empty without
-    ``per_strategy``."""
-    equity_curve: list[EquityPoint]
-    """The latest points, oldest first."""
-    fills: int
-    """Fills netted since start (the replayed ones included)."""
-    replayed: int
-    duplicates: int
-    conflicting_duplicates: int
-    refused: int
-    failed_sinks: int
 
 
 class _MarksDue(msgspec.Struct, frozen=True):
