@@ -93,6 +93,10 @@ from engine.messages.orders import TOPIC_FILLS
 from engine.messages.ranking import TOPIC_POSITIONS
 from engine.messages.trading import OrderFilled, PositionChanged
 
+__all__ = ["NAME", "DescribeLedger", "Ledger", "LedgerSnapshot", "Replay"]
+"""``DescribeLedger`` and ``LedgerSnapshot`` live in :mod:`engine.ledger.describe` (the web
+asks the ledger too); they are re-exported here beside the actor that answers them."""
+
 NAME = "ledger"
 DEFAULT_MARK_SOURCES = ("bars", "ticks")
 """Topic prefixes whose ``<prefix>:<instrument>`` topics mark a held instrument: bar closes

@@ -18,6 +18,8 @@ a cycle is pending                         close) and the new close waits its ow
                                            timing
 ... a bar of a close already cycled        its close is kept for returns; no cycle
 ``cycle="timer"``                          a cycle every ``cycle_ns``; bars only feed returns
+``cycle="signal"``                         a cycle as each signal arrives (tick-driven
+                                           strategies: no wait); bars only feed returns
 a cycle                                    signals past ``valid_until_ns`` are dropped; the
                                            rest are scored (:mod:`actors.ranking`) and the
                                            picked ones become ``TradeIntent``\\ s (sent to
@@ -81,7 +83,7 @@ from engine.messages.trading import PositionChanged, Signal, TradeIntent
 
 NAME = "ranker"
 BARS_TOPICS = "bars:*"
-CYCLES = ("bar", "timer")
+CYCLES = ("bar", "timer", "signal")
 DEFAULT_SETTLE_NS = 200_000_000
 DEFAULT_RETURNS_WINDOW = 30
 
@@ -133,8 +135,9 @@ class Ranker(Actor):
     """Ranks the live signals each scan cycle and sends the best as ``TradeIntent``\\ s.
 
     ``scoring`` weighs features and penalties and sets ``top_n`` / ``min_score``. ``cycle`` is
-    ``"bar"`` (a cycle ``settle_ns`` after the first bar of each new close) or ``"timer"``
-    (every ``cycle_ns``). ``interval`` limits the bars that count to one interval.
+    ``"bar"`` (a cycle ``settle_ns`` after the first bar of each new close), ``"timer"``
+    (every ``cycle_ns``) or ``"signal"`` (a cycle on each signal). ``interval`` limits the
+    bars that count to one interval.
     ``returns_window`` returns are kept per instrument; two instruments need
     ``min_correlation_returns`` common ones before their correlation counts. Intents go to the
     actor named ``risk`` (if given) and on ``intents``; each ranking to ``store`` (if given).
@@ -204,6 +207,8 @@ class Ranker(Actor):
         if signal.ts_event <= self.consumed.get(key, -1):
             return  # the one picked already, or older: acting on it again would trade twice
         self.live[key] = signal
+        if self.cycle == "signal":  # tick-driven strategies: no wait for a bar or a timer
+            self.run_cycle(None)
 
     @handles(PositionChanged)
     def on_position(self, change: PositionChanged) -> None:
@@ -356,8 +361,8 @@ def _check_arguments(
         raise ValueError(f"cycle must be one of {', '.join(map(repr, CYCLES))}, got {cycle!r}")
     if cycle == "timer" and not _is_int_at_least(cycle_ns, 1):
         raise ValueError(f"cycle 'timer' needs cycle_ns, an int of ns >= 1, got {cycle_ns!r}")
-    if cycle == "bar" and cycle_ns is not None:
-        raise ValueError(f"cycle_ns is for cycle 'timer'; cycle 'bar' got {cycle_ns!r}")
+    if cycle != "timer" and cycle_ns is not None:
+        raise ValueError(f"cycle_ns is for cycle 'timer'; cycle {cycle!r} got {cycle_ns!r}")
     if not _is_int_at_least(settle_ns, 0):
         raise ValueError(f"settle_ns must be an int of ns >= 0, got {settle_ns!r}")
     if not _is_int_at_least(returns_window, 2):

@@ -305,13 +305,15 @@ class StrategyHost(Actor):
             return  # ticks are not kept for later: a strategy decides on fresh ones only
         for tick in batch.ticks:
             self.runner.on_tick(tick)
-        self._save()
+        if self.runner.changed_since_snapshot():  # most ticks change nothing worth saving
+            self._save()
 
     @handles(TradeTick, QuoteTick)
     def on_tick(self, tick: TradeTick | QuoteTick) -> None:
         if not self.warming:
             self.runner.on_tick(tick)
-            self._save()
+            if self.runner.changed_since_snapshot():
+                self._save()
 
     @handles(OrderFilled)
     def on_fill(self, fill: OrderFilled) -> None:

@@ -228,6 +228,7 @@ class StrategyRunner:
                 f"strategy {self.strategy_id}: state must hold only numbers, strings, booleans, "
                 f"None, lists and dicts: {error}"
             ) from None
+        self._snapped = (state, self._position, self._bar_count, self._signal_ns, self._signal_seq)
         snapshot = RunnerSnapshot(
             strategy=self.strategy.name,
             strategy_id=self.strategy_id,
@@ -243,6 +244,16 @@ class StrategyRunner:
             fills=list(self._fills),
         )
         return snapshot.encode()
+
+    def changed_since_snapshot(self) -> bool:
+        """Whether a new :meth:`snapshot` would hold anything the last one did not (the
+        strategy's ``state``, the position, the bar count, the signal sequence). Cheap: lets a
+        host skip the snapshot after ticks that changed nothing."""
+        snapped: tuple[Any, ...] | None = getattr(self, "_snapped", None)
+        if snapped is None:
+            return True
+        now = (self._position, self._bar_count, self._signal_ns, self._signal_seq)
+        return snapped[1:] != now or self.strategy.state != snapped[0]
 
     def restore(self, snapshot: bytes) -> None:
         """Take back what :meth:`snapshot` saved. Call after :meth:`warm_up` and before

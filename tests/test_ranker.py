@@ -250,6 +250,17 @@ def test_a_timed_cycle_runs_every_cycle_ns(driver: Driver) -> None:
     assert [i.instrument for i in ranked.intents()] == ["A"]
 
 
+def test_a_signal_cycle_ranks_each_signal_as_it_arrives(driver: Driver) -> None:
+    ranked = start(driver, cycle="signal", settle_ns=0)
+
+    ranked.publish(signal("A", 1.0))
+    ranked.publish(signal("B", 2.0, ts=2))
+    rankings = ranked.wait_rankings(2)
+
+    assert all(r.bar_close is None for r in rankings)
+    assert [i.instrument for i in ranked.intents()] == ["A", "B"]  # each taken once
+
+
 def test_ticks_on_a_bar_topic_are_ignored(driver: Driver) -> None:
     start(driver)
     tick = TradeTick(ts_event=1, ts_init=1, instrument="A", price=100.0, size=1.0)

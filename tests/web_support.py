@@ -4,6 +4,13 @@
 control actor and the web hub (and, if asked, a fast heartbeat), and serves the API on its own
 event loop thread, as the service does. Tests talk to it with real clients from their own
 loop (``asyncio.run``) or thread, and publish with ``server.runtime.publish`` from theirs.
+
+With ``trading_dir`` it also runs the trading core as the service builds it
+(:func:`troupe.trading.trading_core`): the journal on a SQLite file in that directory, the
+ledger, the order router on the paper broker (its own book in the same directory) and the
+risk supervisor, over :data:`INSTRUMENTS`, whose market is open around the clock. Prices reach
+the broker, risk and the ledger as they do in the service: publish a ``TradeTick`` on
+``ticks:<instrument>``. Without it the trading endpoints answer 503 ``no_trading_core``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,21 +37,45 @@ from engine.actor import Actor, handles
 from engine.config.schema import TroupeConfig, WebConfig
 from engine.config.secrets import Secret
 from engine.context import Context
+from engine.instruments import Instrument
 from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.messages.trading import LiquiditySide, OrderFilled, OrderSide
 from engine.spec import ActorSpec, SupervisorSpec
+from engine.store.database import Database
 from engine.strategy_vault import StrategyVault
 from engine.threaded import ThreadedRuntime
 from troupe.strategies import SUPERVISOR as STRATEGIES
 from troupe.strategies import HostServices
 from troupe.strategy_desk import StrategyDesk
+from troupe.trading import TradingCore, trading_core
 from web.app import serve
 from web.live import LiveView
-from web.ports import EngineHandle
+from web.ports import EngineHandle, TradingPorts
 
 TOKEN = "test-token-0123456789"
 VERSION = "9.9.9-test"
 T = TypeVar("T")
+
+
+def nse_instrument(instrument_id: str, *, lot_size: int = 1) -> Instrument:
+    exchange, _, symbol = instrument_id.partition(":")
+    return Instrument(
+        id=instrument_id,
+        symbol=symbol,
+        exchange=exchange,
+        currency="INR",
+        tick_size=Decimal("0.05"),
+        time_zone="Asia/Kolkata",
+        calendar="NSE",
+        lot_size=lot_size,
+    )
+
+
+INSTRUMENTS: dict[str, Instrument] = {
+    "NSE:INFY": nse_instrument("NSE:INFY"),
+    "NSE:SBIN": nse_instrument("NSE:SBIN", lot_size=10),
+}
+"""What the test trading core trades (``NSE:SBIN`` in lots of 10)."""
 
 
 class _Beat(msgspec.Struct, frozen=True):
@@ -74,6 +106,8 @@ class Server:
     url: str
     """``http://127.0.0.1:PORT/api/v1``"""
     runner: web.AppRunner
+    core: TradingCore | None = None
+    """The trading core, with ``trading_dir``."""
 
     def close(self) -> None:
         """Shut the web server down as the service does (``runner.cleanup()``); idempotent."""
@@ -98,9 +132,14 @@ def config_with(**web: Any) -> TroupeConfig:
 
 @contextmanager
 def running_server(
-    config: TroupeConfig | None = None, *, heartbeat: bool = True
+    config: TroupeConfig | None = None,
+    *,
+    heartbeat: bool = True,
+    trading_dir: Path | None = None,
 ) -> Iterator[Server]:
     config = config or TroupeConfig()
+    if trading_dir is not None:
+        config = msgspec.structs.replace(config, data_dir=str(trading_dir))
     loop = uvloop.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="test-web-loop", daemon=True)
     thread.start()
@@ -139,19 +178,32 @@ def running_server(
         intervals=list(config.bars.intervals),
         read_entries=lambda: config.strategies,
     )
-    runtime.start(SupervisorSpec("root", children))
+    database: Database | None = None
+    core: TradingCore | None = None
+    if trading_dir is not None:
+        database = Database(f"sqlite+aiosqlite:///{trading_dir / 'troupe.db'}")
+        core = trading_core(config, runtime, database, INSTRUMENTS, simulated_market=True)
+        core.attach(runtime, list(INSTRUMENTS))
+        children.extend(core.specs)
+        engine.trading = TradingPorts(reader=core.reader, writer=core.writer)
     server: Server | None = None
     try:
+        runtime.start(SupervisorSpec("root", children))
         runner = asyncio.run_coroutine_threadsafe(serve(engine, live, "127.0.0.1", 0), loop).result(
             10
         )
         port = runner.addresses[0][1]
-        server = Server(engine, live, runtime, loop, f"http://127.0.0.1:{port}/api/v1", runner)
+        url = f"http://127.0.0.1:{port}/api/v1"
+        server = Server(engine, live, runtime, loop, url, runner, core)
         yield server
     finally:
         if server is not None:
             server.close()
         runtime.stop()
+        if core is not None:
+            core.close()  # after the actors, as the service does
+        if database is not None:
+            database.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()

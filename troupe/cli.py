@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "web": "bench.web",
     "market": "bench.market",
     "strategies": "bench.strategies",
+    "pipeline": "bench.pipeline",
 }
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 

@@ -2,9 +2,9 @@
 
 Built from the configuration and the market data already planned (its instruments, its
 database): the ``strategies`` supervisor with one host per (strategy, instrument), the ranker,
-and the desk that lists and reloads strategies for the API. Strategy states and rankings are
-kept in the market data's database when there is one (``store.record_bars``); warm-up bars
-come from its candles.
+and the desk that lists and reloads strategies for the API. Strategy states are kept in the
+market data's database, and warm-up bars come from its candles; rankings are kept by the
+journal, which follows the ``rankings`` topic.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from engine.bar_history import StoredHistory
 from engine.calendars import CalendarRangeError, calendar
 from engine.config.load import ConfigError, load_config
 from engine.config.schema import StrategyConfig, TroupeConfig
-from engine.messages.ranking import Penalties, ScoringConfig, SignalsRanked
+from engine.messages.ranking import Penalties, ScoringConfig
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
-from engine.store.rankings import RankingStore
 from engine.store.strategy_states import StrategyStateStore
 from engine.strategy_vault import StrategyVault
 from troupe.market import MarketData
@@ -53,7 +52,7 @@ def decisions(
     """Raises :class:`ConfigError` listing every problem of the strategies or the ranker."""
     plans = plan_strategies(config.strategies, market.instruments, config.bars.intervals)
     database = market.database
-    ranker = _ranker(config, database, risk)
+    ranker = _ranker(config, risk)
     services = HostServices(
         vault=_vault(database),
         history=StoredHistory(database) if database is not None else None,
@@ -80,7 +79,7 @@ def reader(files: Sequence[str]) -> Callable[[], Sequence[StrategyConfig]]:
     return read
 
 
-def _ranker(config: TroupeConfig, database: Database | None, risk: str | None) -> ActorSpec:
+def _ranker(config: TroupeConfig, risk: str | None) -> ActorSpec:
     """The ranker; ``risk``: the actor its intents are sent to (they are published on
     ``intents`` as well)."""
     settings = config.ranker
@@ -94,10 +93,9 @@ def _ranker(config: TroupeConfig, database: Database | None, risk: str | None) -
     except ValueError as exc:
         raise ConfigError([f"ranker: {exc}"]) from None
     cycle_ns = round(settings.cycle_s * SECOND_NS) if settings.cycle == "timer" else None
-    store = _ranking_writer(database) if database is not None else None
     return ActorSpec(
         RANKER,
-        lambda: Ranker(scoring, cycle=settings.cycle, cycle_ns=cycle_ns, store=store, risk=risk),
+        lambda: Ranker(scoring, cycle=settings.cycle, cycle_ns=cycle_ns, risk=risk),
     )
 
 
@@ -109,11 +107,6 @@ def _vault(database: Database | None) -> StrategyVault:
     return StrategyVault(
         saved, write=lambda key, snapshot, ts: database.submit(states.save(key, snapshot, ts))
     )
-
-
-def _ranking_writer(database: Database) -> Callable[[SignalsRanked], object]:
-    store = RankingStore(database)
-    return lambda ranked: database.submit(store.write(ranked))
 
 
 def _sessions(config: TroupeConfig, market: MarketData) -> Callable[[str], SessionBounds | None]:

@@ -49,11 +49,11 @@ from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
 from troupe.decisions import Decisions, decisions, reader
 from troupe.market import MarketData, market_data
-from troupe.trading import TradingCore, trading_core
+from troupe.trading import LEDGER, RISK, ROUTER, TradingCore, trading_core
 from web.app import serve
 from web.auth import resolve_api_token
 from web.live import LiveView
-from web.ports import EngineHandle
+from web.ports import EngineHandle, TradingPorts
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -250,6 +250,9 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
         },
         control_actor=TRADING,
         strategies=middle.desk,
+        trading=TradingPorts(
+            reader=core.reader, writer=core.writer, risk=RISK, router=ROUTER, ledger=LEDGER
+        ),
     )
 
     for feed in market.feeds:

@@ -18,6 +18,7 @@ from engine.config.load import ConfigError
 from engine.messages.runtime import TradingState
 from engine.messages.trading import HaltTrading, PauseTrading, ResumeTrading
 from engine.runtime import DeadLetterError
+from web.api_trading import TradingApi
 from web.errors import ApiError, json_response
 from web.models import (
     API_VERSION,
@@ -252,4 +253,5 @@ class Api:
             web.post("/api/v1/halt", self.halt),
             web.get("/api/v1/strategies", self.strategies, allow_head=False),
             web.post("/api/v1/strategies/reload", self.reload_strategies),
+            *TradingApi(self.engine).routes(),
         ]

@@ -9,16 +9,56 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
+from engine.journal.trades import RoundTrip
+from engine.journal.views import JournaledOrder
+from engine.ledger.equity_curve import EquityPoint
+from engine.ledger.views import PositionView
+from engine.messages.account import AccountChanged
+from engine.messages.ranking import SignalsRanked
+from engine.messages.risk import RiskDenied
 from engine.messages.runtime import TradingState
+from engine.messages.trading import (
+    OrderFilled,
+    OrderSide,
+    OrderType,
+    Signal,
+    SubmitOrder,
+    TimeInForce,
+    TradeIntent,
+)
+from engine.orders.describe import RouterCounts
+from engine.orders.order import OrderView
+from engine.risk.limits import RiskLimits
+from engine.risk.messages import RiskUsage
 from web.ports import EngineHandle
 
 API_VERSION = "v1"
 MAX_REASON_LENGTH = 500
+
+# Bounds of the trading endpoints' inputs, shared by the handlers and the OpenAPI document.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+"""``?limit=``: rows answered at most, newest first."""
+MAX_CURVE_TAIL = 10_000
+"""``GET positions?curve=``: equity points at most (the ledger keeps this many by default)."""
+MAX_NS = 2**63 - 1
+"""``?since=``: ns since the epoch, UTC, as a signed 64-bit integer."""
+MAX_NAME_LENGTH = 64
+"""An instrument id, a strategy name."""
+MAX_ORDER_ID_LENGTH = 200
+MAX_ORDER_QUANTITY = 1_000_000_000
+MAX_PRICE = Decimal("1e12")
+MAX_PRICE_PLACES = 8
+"""Digits after the point a price may have (the tick size then decides where it lands)."""
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._&-]*$"
+"""An instrument id (``NSE:M&M``, ``NSE:BAJAJ-AUTO``) or a strategy name."""
+ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._-]*$"
 
 # -- errors -------------------------------------------------------------------------------------
 
@@ -64,6 +104,63 @@ class ReloadRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             "params}); absent: the configuration files are read again."
         ),
     ] = None
+
+
+class ManualOrderRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST orders``: an order by hand, checked by risk like any other.
+
+    Prices are decimal strings (``"1520.05"``) in the instrument's currency per unit, finite,
+    above 0 and below 10^12, with at most 8 decimal places; risk rounds them to the tick
+    (a buy limit down, a sell limit up)."""
+
+    instrument: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_NAME_LENGTH,
+            pattern=NAME_PATTERN,
+            description="The engine's instrument id, NSE:INFY.",
+        ),
+    ]
+    side: OrderSide
+    quantity: Annotated[
+        int,
+        Meta(gt=0, le=MAX_ORDER_QUANTITY, description="Units; a multiple of the lot size."),
+    ]
+    order_type: OrderType = OrderType.MARKET
+    price: Annotated[
+        Decimal | None, Meta(description="The limit price: LIMIT and STOP_LIMIT only.")
+    ] = None
+    trigger_price: Annotated[
+        Decimal | None, Meta(description="The trigger: STOP_MARKET and STOP_LIMIT only.")
+    ] = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    strategy: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_NAME_LENGTH,
+            pattern=NAME_PATTERN,
+            description="Whose order it is, in the journal and the ledger.",
+        ),
+    ] = "manual"
+    client_order_id: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_ORDER_ID_LENGTH,
+                pattern=ORDER_ID_PATTERN,
+                description="Your id for the order, which makes the request safe to repeat: "
+                "the same id gets the first answer again, never a second order. Absent: "
+                "<strategy>:<instrument>:<ns>:<n> is made.",
+            ),
+        ]
+        | None
+    ) = None
+    reason: Annotated[
+        str, Meta(max_length=MAX_REASON_LENGTH, description="Why, for the journal.")
+    ] = ""
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -211,3 +308,108 @@ class ReloadReport(msgspec.Struct, frozen=True, kw_only=True):
     added: list[str]
     removed: list[str]
     unchanged: list[str]
+
+
+# -- the trading core ---------------------------------------------------------------------------
+
+
+class PositionsReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET positions``: the ledger's positions and account. Money is a decimal string in the
+    account's currency, rounded to its minor unit."""
+
+    at: Annotated[str, Meta(description="When the ledger answered, ISO 8601 UTC.")]
+    ts: Annotated[int, Meta(description="The same, ns since the epoch.")]
+    account: AccountChanged
+    positions: Annotated[
+        list[PositionView],
+        Meta(description="The account's positions, open or traded today, by instrument."),
+    ]
+    strategy_positions: Annotated[
+        list[PositionView],
+        Meta(description="The positions attributed to each strategy, when the ledger keeps them."),
+    ]
+    equity_curve: Annotated[
+        list[EquityPoint], Meta(description="The latest equity points, oldest first.")
+    ]
+    fills: Annotated[int, Meta(description="Fills netted since the ledger started.")]
+
+
+class OrderBlotter(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET orders``: the router's orders as they stand, and the journal's record."""
+
+    orders: Annotated[
+        list[OrderView],
+        Meta(description="The router's orders, newest first (this process's only)."),
+    ]
+    recent: Annotated[
+        list[JournaledOrder],
+        Meta(description="The journal's orders, newest first, from every run."),
+    ]
+    counts: RouterCounts
+
+
+class TradesReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET trades``: round trips from the journal's fills, newest first, open ones too."""
+
+    trades: list[RoundTrip]
+
+
+class FillsReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET fills``: the journal's fills, newest first."""
+
+    fills: list[OrderFilled]
+
+
+class SignalsReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET signals``: the strategies' signals from the journal, newest first."""
+
+    signals: list[Signal | TradeIntent]
+
+
+class RankingsReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET rankings``: the ranker's scan cycles from the journal, newest first."""
+
+    rankings: list[SignalsRanked]
+
+
+class RiskStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET risk``: the risk supervisor's limits, how much of them is used, the trading
+    state it acts on and its recent denials."""
+
+    at: Annotated[str, Meta(description="When the supervisor answered, ISO 8601 UTC.")]
+    ts: Annotated[int, Meta(description="The same, ns since the epoch.")]
+    trading_state: TradingState
+    limits: RiskLimits
+    usage: RiskUsage
+    recent_denials: Annotated[
+        list[RiskDenied], Meta(description="The latest denials, oldest first.")
+    ]
+
+
+class FlattenReport(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST flatten``: what the kill switch did. The fills follow on ``orders``."""
+
+    command_id: Annotated[str, Meta(description="The command as the journal recorded it.")]
+    reason: str
+    closing_orders: Annotated[
+        list[SubmitOrder],
+        Meta(description="The market orders sent to close the positions."),
+    ]
+    halted: Annotated[bool, Meta(description="Trading was halted (state HALTED).")]
+    trading_state: TradingState
+
+
+class OrderPlaced(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST orders``: risk approved the order and sent it to the router. Its events
+    (submitted, accepted, filled) follow on ``orders`` and in ``GET orders``."""
+
+    command_id: Annotated[str, Meta(description="The command as the journal recorded it.")]
+    order: Annotated[SubmitOrder, Meta(description="The order as sent, its prices on the tick.")]
+
+
+class CancelRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """``DELETE orders/{client_order_id}``: the cancel is on its way; ``OrderCanceled``
+    follows on ``orders`` (a fill may still beat it)."""
+
+    command_id: Annotated[str, Meta(description="The command as the journal recorded it.")]
+    order: Annotated[OrderView, Meta(description="The order as it stood when asked.")]

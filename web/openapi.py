@@ -15,18 +15,35 @@ import msgspec
 
 from engine.messages.runtime import ActorsReport
 from web.models import (
+    DEFAULT_LIMIT,
+    MAX_CURVE_TAIL,
+    MAX_LIMIT,
+    MAX_NAME_LENGTH,
+    MAX_NS,
+    MAX_ORDER_ID_LENGTH,
+    CancelRequested,
     CommandRequest,
     ErrorEnvelope,
     ErrorFrame,
+    FillsReport,
+    FlattenReport,
     HealthReport,
+    ManualOrderRequest,
+    OrderBlotter,
+    OrderPlaced,
     Ping,
     PongFrame,
+    PositionsReport,
+    RankingsReport,
     ReloadReport,
     ReloadRequest,
+    RiskStatus,
+    SignalsReport,
     SnapshotFrame,
     StateReport,
     StrategiesReport,
     Subscribe,
+    TradesReport,
     Unsubscribe,
     UpdateFrame,
     VersionReport,
@@ -48,13 +65,39 @@ _WS_TYPES: tuple[type, ...] = (
 )
 
 _ERRORS: dict[int, str] = {
-    400: "The body is not JSON or does not fit the request type.",
+    400: "The body is not JSON or does not fit the request type, or a query parameter is "
+    "out of bounds (details.field names it).",
     401: "No bearer token, or not the API token.",
+    404: "No such order (code unknown_order).",
+    409: "The order has ended (filled, canceled, rejected, expired): nothing to cancel.",
+    422: "Risk refused the order (code risk_denied); details hold the RiskDenied: its code "
+    "(max_notional, lot_size, trading_halted, ...), message and the figures that failed.",
     429: "Too many changes from this client; see Retry-After.",
     500: "A bug: the server failed (logged with its traceback).",
-    503: "The engine is shutting down (code shutting_down) or cannot take commands.",
-    504: "The trading control actor did not answer in time.",
+    503: "The engine is shutting down (code shutting_down), cannot take commands, runs no "
+    "trading core (no_trading_core), or the journal cannot record the command.",
+    504: "An actor (or the journal) did not answer in time.",
 }
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter: what the types of :mod:`web.models` cannot say."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"
+    required: bool = False
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "description": self.description,
+            "schema": self.schema,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,9 +113,58 @@ class Operation:
     errors: tuple[int, ...] = ()
     extra: dict[int, str] = field(default_factory=dict)
     """Other statuses answered with the ``ok`` type (health's 503)."""
+    params: tuple[Param, ...] = ()
+    body_required: bool = False
+    body_text: str = "Optional; an empty body means no reason given."
+
+
+LIMIT = Param(
+    "limit",
+    {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "At most this many, newest first.",
+)
+SINCE = Param(
+    "since",
+    {"type": "integer", "minimum": 0, "maximum": MAX_NS},
+    "Only those at or after this time, ns since the epoch, UTC.",
+)
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+INSTRUMENT = Param("instrument", _NAME, "Only this instrument's (NSE:INFY).")
+STRATEGY = Param("strategy", _NAME, "Only this strategy's.")
+ORDER_STATUSES: tuple[str, ...] = (
+    "open",
+    "all",
+    "new",
+    "submitted",
+    "accepted",
+    "partially_filled",
+    "filled",
+    "canceled",
+    "rejected",
+    "expired",
+)
+STATUS = Param(
+    "status",
+    {"type": "string", "enum": list(ORDER_STATUSES), "default": "all"},
+    "open: orders that may still fill (new, submitted, accepted, partially filled); all; "
+    "or one status.",
+)
+CURVE = Param(
+    "curve",
+    {"type": "integer", "minimum": 0, "maximum": MAX_CURVE_TAIL, "default": 100},
+    "How many of the latest equity points to include.",
+)
+ORDER_ID = Param(
+    "client_order_id",
+    {"type": "string", "minLength": 1, "maxLength": MAX_ORDER_ID_LENGTH},
+    "The order's client order id.",
+    where="path",
+)
 
 
 _COMMAND_ERRORS = (400, 401, 429, 500, 503, 504)
+_READ_ERRORS = (400, 401, 500, 503, 504)
+_JOURNAL_QUERY = (LIMIT, SINCE, INSTRUMENT, STRATEGY)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -157,6 +249,102 @@ OPERATIONS: tuple[Operation, ...] = (
         body=ReloadRequest,
         errors=_COMMAND_ERRORS,
     ),
+    # -- the trading core ------------------------------------------------------------------
+    Operation(
+        "get",
+        "/api/v1/positions",
+        "positions",
+        "The ledger's positions, account and latest equity points",
+        PositionsReport,
+        errors=_READ_ERRORS,
+        params=(CURVE,),
+    ),
+    Operation(
+        "get",
+        "/api/v1/orders",
+        "orders",
+        "The router's orders as they stand, and the journal's recent orders",
+        OrderBlotter,
+        errors=_READ_ERRORS,
+        params=(STATUS, LIMIT, SINCE, INSTRUMENT, STRATEGY),
+    ),
+    Operation(
+        "get",
+        "/api/v1/trades",
+        "trades",
+        "Round trips (entry to exit) made by the journal's fills; since= should be the start "
+        "of a trading day, when the book is flat",
+        TradesReport,
+        errors=_READ_ERRORS,
+        params=_JOURNAL_QUERY,
+    ),
+    Operation(
+        "get",
+        "/api/v1/fills",
+        "fills",
+        "The journal's fills",
+        FillsReport,
+        errors=_READ_ERRORS,
+        params=_JOURNAL_QUERY,
+    ),
+    Operation(
+        "get",
+        "/api/v1/signals",
+        "signals",
+        "The strategies' signals, from the journal",
+        SignalsReport,
+        errors=_READ_ERRORS,
+        params=_JOURNAL_QUERY,
+    ),
+    Operation(
+        "get",
+        "/api/v1/rankings",
+        "rankings",
+        "The ranker's scan cycles with every candidate's score, from the journal",
+        RankingsReport,
+        errors=_READ_ERRORS,
+        params=(LIMIT, SINCE),
+    ),
+    Operation(
+        "get",
+        "/api/v1/risk",
+        "risk",
+        "Risk limits, how much of each is used, the trading state and the recent denials",
+        RiskStatus,
+        errors=(401, 500, 503, 504),
+    ),
+    Operation(
+        "post",
+        "/api/v1/flatten",
+        "flatten",
+        "Kill switch: cancel every open order, close every position at market and halt "
+        "(trading state HALTED); recorded in the journal first",
+        FlattenReport,
+        body=CommandRequest,
+        errors=_COMMAND_ERRORS,
+    ),
+    Operation(
+        "post",
+        "/api/v1/orders",
+        "place_order",
+        "A manual order, through the same risk checks as a strategy's; recorded in the "
+        "journal first; a refusal is 422 risk_denied with risk's code and figures",
+        OrderPlaced,
+        body=ManualOrderRequest,
+        errors=(400, 401, 422, 429, 500, 503, 504),
+        body_required=True,
+        body_text="The order.",
+    ),
+    Operation(
+        "delete",
+        "/api/v1/orders/{client_order_id}",
+        "cancel_order",
+        "Cancel a working order; recorded in the journal first; OrderCanceled follows on the "
+        "orders topic",
+        CancelRequested,
+        errors=(401, 404, 409, 429, 500, 503, 504),
+        params=(ORDER_ID,),
+    ),
 )
 
 DESCRIPTION = """\
@@ -202,10 +390,12 @@ def openapi_document(version: str) -> dict[str, Any]:
         }
         if op.public:
             operation["security"] = []
+        if op.params:
+            operation["parameters"] = [param.document() for param in op.params]
         if op.body is not None:
             operation["requestBody"] = {
-                "required": False,
-                "description": "Optional; an empty body means no reason given.",
+                "required": op.body_required,
+                "description": op.body_text,
                 "content": _json(ref_of[op.body]),
             }
         paths.setdefault(op.path, {})[op.method] = operation

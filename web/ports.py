@@ -8,12 +8,15 @@ web never blocks its loop on an actor: it reads thread-safe snapshots (``runtime
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
+from engine.journal.reader import JournalReader
+from engine.journal.writer import JournalWriter
 from engine.messages.feed import (
     FeedConnected,
     FeedDisconnected,
@@ -24,6 +27,8 @@ from engine.messages.feed import (
 )
 from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.runtime import Runtime
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -74,6 +79,31 @@ class StrategyControl(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TradingPorts:
+    """The trading core as the web reaches it: the journal, and the actors it asks.
+
+    Reads run the :class:`~engine.journal.reader.JournalReader`'s coroutines on the store's
+    own loop (:meth:`read`); commands are recorded through the ``writer`` before they are
+    acted on (DESIGN §7, :mod:`engine.journal.commands`). Neither blocks the web loop: both
+    hand back a ``concurrent.futures.Future`` to await with ``asyncio.wrap_future``.
+    """
+
+    reader: JournalReader
+    writer: JournalWriter
+    risk: str = "risk"
+    """Answers DescribeRisk, FlattenAll and manual SubmitOrders."""
+    router: str = "router"
+    """Answers DescribeOrders and CancelOrder."""
+    ledger: str = "ledger"
+    """Answers DescribeLedger."""
+
+    def read(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run one of :attr:`reader`'s coroutines on the store's loop; never blocks. Raises
+        :class:`~engine.store.database.StoreClosedError` once the store is closed."""
+        return self.reader.database.submit(coro)
+
+
 @dataclass
 class EngineHandle:
     runtime: Runtime
@@ -95,9 +125,12 @@ class EngineHandle:
     it recent. Kept current by a listener this handle registers on its runtime."""
 
     feeds: dict[str, FeedStatus] = field(default_factory=dict)
+    """Market data feeds followed with :meth:`follow_feed`, by name."""
     strategies: StrategyControl | None = None
     """The strategy desk; ``None`` where the engine runs no strategies."""
-    """Market data feeds followed with :meth:`follow_feed`, by name."""
+    trading: TradingPorts | None = None
+    """The trading core (journal, ledger, router, risk); ``None`` where the engine runs none:
+    the trading endpoints then answer 503 ``no_trading_core``."""
 
     def __post_init__(self) -> None:
         self.runtime.add_listener(TOPIC_ENGINE, self._on_engine_event)

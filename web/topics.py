@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.messages.account import TOPIC_ACCOUNT
 from engine.messages.base import Overflow
+from engine.messages.risk import TOPIC_RISK
 from engine.messages.runtime import TOPIC_DEAD_LETTERS, TOPIC_ENGINE, TOPIC_STATE, TOPIC_SUPERVISION
 
 LIVE_TOPICS: frozenset[str] = frozenset(
@@ -21,17 +23,20 @@ LIVE_TOPICS: frozenset[str] = frozenset(
         "rankings",  # each scan cycle's ranking, with every candidate's contributions
         "intents",  # the trade intents the ranker picked
         "strategies",  # strategy reloads
-        "orders",
+        "orders",  # every order event: submitted, accepted, filled, canceled, rejected, expired
         "fills",
-        "positions",
+        "positions",  # the ledger's PositionChanged
+        TOPIC_ACCOUNT,  # "account": the ledger's AccountChanged (cash, equity, P&L)
+        TOPIC_RISK,  # "risk": risk denials, and what a flatten or square-off did
         TOPIC_DEAD_LETTERS,
         TOPIC_ENGINE,  # heartbeats
     }
 )
 """Topics carried as they are named."""
 
-LIVE_PREFIXES: tuple[str, ...] = ("bars:",)
-"""Topic families: the prefix and then an instrument, ``bars:NSE:RELIANCE``."""
+LIVE_PREFIXES: tuple[str, ...] = ("bars:", "fills:")
+"""Topic families: the prefix and then an instrument, ``bars:NSE:RELIANCE``,
+``fills:NSE:RELIANCE`` (one instrument's fills)."""
 
 MAX_TOPIC_LENGTH = 200
 

@@ -255,8 +255,11 @@ class RankerConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """The ranker: each scan cycle, the live signals scored and the best passed on."""
 
     cycle: Annotated[
-        Literal["bar", "timer"],
-        Meta(description="bar: a cycle when bars close; timer: every cycle_s seconds."),
+        Literal["bar", "timer", "signal"],
+        Meta(
+            description="bar: a cycle when bars close; timer: every cycle_s seconds; signal: "
+            "a cycle on each signal (tick-driven strategies)."
+        ),
     ] = "bar"
     cycle_s: Annotated[float, Meta(gt=0, description="Seconds between timer cycles.")] = 60.0
     top_n: Annotated[int, Meta(ge=1, description="Intents passed on per cycle, at most.")] = 3

@@ -1,0 +1,592 @@
+"""The trading core's handlers under ``/api/v1``: positions, orders, trades, fills, signals,
+rankings and risk to read; the kill switch, manual orders and cancels to command.
+
+Scenario → answer:
+
+=========================================  ===================================================
+request                                    answer
+=========================================  ===================================================
+``GET positions[?curve=]``                 the ledger's ``DescribeLedger``: account,
+                                           positions, the latest equity points
+``GET orders[?status=&limit=&since=...]``  the router's orders (``DescribeOrders``) and the
+                                           journal's recent orders, newest first
+``GET trades|fills|signals|rankings``      the journal (``limit``, ``since``; ``instrument``
+                                           and ``strategy`` except for rankings)
+``GET risk``                               the risk supervisor's ``DescribeRisk``: limits,
+                                           usage, state, recent denials
+``POST flatten`` ``{"reason"}``            recorded, then ``FlattenAll`` to risk: what it
+                                           canceled and sent, and the halt
+``POST orders`` (a manual order)           validated (400 naming the field), recorded, then
+                                           the ``SubmitOrder`` to risk, checked like an
+                                           intent: the order as sent, or 422 ``risk_denied``
+                                           with risk's code and figures
+``DELETE orders/{client_order_id}``        unknown: 404; ended: 409; else recorded, then
+                                           ``CancelOrder`` to the router
+no trading core in this engine             503 ``no_trading_core``
+a command while shutting down              503 ``shutting_down``
+the journal cannot record a command        503 ``journal_unavailable``; nothing is done
+an actor's mailbox is full                 503 ``engine_busy`` (an ask would block the loop)
+an actor or the journal is too slow        504 ``engine_timeout`` / ``journal_timeout``
+=========================================  ===================================================
+
+The loop never blocks: asks go through ``runtime.ask_future`` and journal reads and writes
+through futures resolved on other threads, all awaited with ``asyncio.wrap_future``. A command
+is recorded in the journal before it is acted on (DESIGN §7); its outcome follows unawaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from engine.journal.commands import record_command, record_outcome_soon
+from engine.journal.views import OPEN_STATUSES, JournaledOrder
+from engine.ledger.describe import DescribeLedger, LedgerSnapshot
+from engine.messages.risk import RiskDenied
+from engine.messages.runtime import TradingState
+from engine.messages.trading import (
+    CancelOrder,
+    FlattenAll,
+    OrderStatus,
+    OrderType,
+    SubmitOrder,
+)
+from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer
+from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport
+from engine.runtime import DeadLetterError
+from engine.store.database import StoreClosedError
+from web.errors import ApiError, json_response
+from web.models import (
+    DEFAULT_LIMIT,
+    MAX_CURVE_TAIL,
+    MAX_LIMIT,
+    MAX_NAME_LENGTH,
+    MAX_NS,
+    MAX_ORDER_ID_LENGTH,
+    MAX_PRICE,
+    MAX_PRICE_PLACES,
+    CancelRequested,
+    CommandRequest,
+    FillsReport,
+    FlattenReport,
+    ManualOrderRequest,
+    OrderBlotter,
+    OrderPlaced,
+    PositionsReport,
+    RankingsReport,
+    RiskStatus,
+    SignalsReport,
+    TradesReport,
+    iso_utc,
+)
+from web.ports import EngineHandle, TradingPorts
+
+T = TypeVar("T")
+
+ASK_TIMEOUT_S = 5.0
+"""How long an ask to the ledger, router or risk may take."""
+JOURNAL_TIMEOUT_S = 10.0
+"""How long a journal read, or the commit of a command's record, may take."""
+
+_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_TRIGGERED = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_TEXT = re.compile(r"[^\s\x00-\x1f\x7f]+")
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+_ORDER_STATUS_NAMES = {status.value.lower(): status for status in OrderStatus}
+
+
+class TradingApi:
+    """The trading handlers, bound to one engine."""
+
+    def __init__(self, engine: EngineHandle) -> None:
+        self.engine = engine
+        self._sequence = itertools.count(1)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/positions", self.positions, allow_head=False),
+            web.get("/api/v1/orders", self.orders, allow_head=False),
+            web.get("/api/v1/trades", self.trades, allow_head=False),
+            web.get("/api/v1/fills", self.fills, allow_head=False),
+            web.get("/api/v1/signals", self.signals, allow_head=False),
+            web.get("/api/v1/rankings", self.rankings, allow_head=False),
+            web.get("/api/v1/risk", self.risk, allow_head=False),
+            web.post("/api/v1/flatten", self.flatten),
+            web.post("/api/v1/orders", self.place_order),
+            web.delete("/api/v1/orders/{client_order_id}", self.cancel_order),
+        ]
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def positions(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        tail = _int_param(request, "curve", 100, MAX_CURVE_TAIL)
+        snapshot = await self._ask(ports.ledger, DescribeLedger(curve_tail=tail), LedgerSnapshot)
+        return json_response(
+            PositionsReport(
+                at=iso_utc(snapshot.ts),
+                ts=snapshot.ts,
+                account=snapshot.account,
+                positions=snapshot.positions,
+                strategy_positions=snapshot.strategy_positions,
+                equity_curve=snapshot.equity_curve,
+                fills=snapshot.fills,
+            )
+        )
+
+    async def orders(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        statuses = _status_param(request)
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        since = _int_param(request, "since", None, MAX_NS)
+        instrument = _text_param(request, "instrument")
+        strategy = _text_param(request, "strategy")
+        now = self.engine.runtime.now_ns()
+        open_only = statuses is not None and statuses <= OPEN_STATUSES
+        ask = DescribeOrders(ts_event=now, ts_init=now, instrument=instrument, open_only=open_only)
+        live, recent = await asyncio.gather(
+            self._ask(ports.router, ask, OrdersReport),
+            self._read(
+                ports,
+                ports.reader.orders(
+                    limit, since, instrument=instrument, strategy=strategy, statuses=statuses
+                ),
+            ),
+        )
+        views = [
+            view
+            for view in live.orders
+            if (statuses is None or view.status in statuses)
+            and (strategy is None or view.strategy == strategy)
+            and (since is None or view.created_ns >= since)
+        ]
+        return json_response(OrderBlotter(orders=views[:limit], recent=recent, counts=live.counts))
+
+    async def trades(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        limit, since, instrument, strategy = _journal_query(request)
+        trips = await self._read(
+            ports, ports.reader.trades(limit, since, instrument=instrument, strategy=strategy)
+        )
+        return json_response(TradesReport(trades=trips))
+
+    async def fills(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        limit, since, instrument, strategy = _journal_query(request)
+        fills = await self._read(
+            ports, ports.reader.fills(limit, since, instrument=instrument, strategy=strategy)
+        )
+        return json_response(FillsReport(fills=fills))
+
+    async def signals(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        limit, since, instrument, strategy = _journal_query(request)
+        signals = await self._read(
+            ports, ports.reader.signals(limit, since, instrument=instrument, strategy=strategy)
+        )
+        return json_response(SignalsReport(signals=signals))
+
+    async def rankings(self, request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        since = _int_param(request, "since", None, MAX_NS)
+        rankings = await self._read(ports, ports.reader.rankings(limit, since))
+        return json_response(RankingsReport(rankings=rankings))
+
+    async def risk(self, _request: web.Request) -> web.StreamResponse:
+        ports = self._ports()
+        now = self.engine.runtime.now_ns()
+        report = await self._ask(ports.risk, DescribeRisk(ts_event=now, ts_init=now), RiskReport)
+        return json_response(
+            RiskStatus(
+                at=iso_utc(report.ts_event),
+                ts=report.ts_event,
+                trading_state=report.state,
+                limits=report.limits,
+                usage=report.usage,
+                recent_denials=report.recent_denials,
+            )
+        )
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def flatten(self, request: web.Request) -> web.StreamResponse:
+        ports = self._command_ports()
+        body = _decode(await request.read(), CommandRequest, '{"reason": string}')
+        self._refuse_if_busy(ports.risk)
+        now = self.engine.runtime.now_ns()
+        reason = body.reason or "kill switch via API"
+        command = FlattenAll(ts_event=now, ts_init=now, reason=reason)
+        command_id = f"flatten:{now}:{next(self._sequence)}"
+        await self._record(ports, request, command_id, "flatten", command)
+        done = await self._ask_recorded(ports, command_id, ports.risk, command, FlattenOrdered)
+        self._outcome(ports, command_id, f"done: {len(done.closing_orders)} closing orders")
+        state = TradingState.HALTED if done.halted else self.engine.runtime.trading_state
+        return json_response(
+            FlattenReport(
+                command_id=command_id,
+                reason=done.reason,
+                closing_orders=done.closing_orders,
+                halted=done.halted,
+                trading_state=state,
+            )
+        )
+
+    async def place_order(self, request: web.Request) -> web.StreamResponse:
+        ports = self._command_ports()
+        raw = await request.read()
+        if not raw.strip():
+            raise ApiError(
+                400,
+                "invalid_body",
+                "the body must be an order: {instrument, side, quantity, order_type, ...}",
+                {"field": "body"},
+            )
+        body = _decode(raw, ManualOrderRequest, "the manual order (see ManualOrderRequest)")
+        _check_prices(body)
+        self._refuse_if_busy(ports.risk)
+        now = self.engine.runtime.now_ns()
+        order_id = body.client_order_id or (
+            f"{body.strategy}:{body.instrument}:{now}:{next(self._sequence)}"
+        )
+        order = SubmitOrder(
+            ts_event=now,
+            ts_init=now,
+            client_order_id=order_id,
+            instrument=body.instrument,
+            side=body.side,
+            order_type=body.order_type,
+            quantity=body.quantity,
+            price=body.price,
+            trigger_price=body.trigger_price,
+            time_in_force=body.time_in_force,
+            strategy=body.strategy,
+            correlation_id=order_id,
+        )
+        command_id = f"submit_order:{order_id}"
+        await self._record(ports, request, command_id, "submit_order", order, body.reason)
+        decision: SubmitOrder | RiskDenied = await self._ask_recorded(
+            ports, command_id, ports.risk, order, (SubmitOrder, RiskDenied)
+        )
+        if isinstance(decision, RiskDenied):
+            self._outcome(ports, command_id, f"refused: {decision.code.value}")
+            raise ApiError(
+                422,
+                "risk_denied",
+                f"risk refused the order: {decision.message}",
+                {
+                    "code": decision.code.value,
+                    "message": decision.message,
+                    "figures": decision.figures,
+                    "instrument": decision.instrument,
+                    "strategy": decision.strategy,
+                    "client_order_id": order_id,
+                },
+            )
+        self._outcome(ports, command_id, "accepted")
+        return json_response(OrderPlaced(command_id=command_id, order=decision))
+
+    async def cancel_order(self, request: web.Request) -> web.StreamResponse:
+        ports = self._command_ports()
+        order_id = request.match_info["client_order_id"]
+        found = await self._find_order(ports, order_id)
+        if isinstance(found, JournaledOrder) and not found.open:
+            raise _ended(order_id, found.status)
+        self._refuse_if_busy(ports.router)
+        now = self.engine.runtime.now_ns()
+        instrument, strategy = (
+            (found.order.instrument, found.order.strategy)
+            if isinstance(found, JournaledOrder)
+            else found
+        )
+        command = CancelOrder(
+            ts_event=now,
+            ts_init=now,
+            client_order_id=order_id,
+            instrument=instrument,
+            strategy=strategy,
+            reason="canceled via API",
+        )
+        command_id = f"cancel_order:{order_id}:{now}:{next(self._sequence)}"
+        await self._record(ports, request, command_id, "cancel_order", command)
+        answer = await self._ask_recorded(ports, command_id, ports.router, command, RouterAnswer)
+        if not answer.ok:
+            self._outcome(ports, command_id, f"refused: {answer.reason}")
+            if answer.order is None:
+                raise _unknown(order_id)
+            raise _ended(order_id, answer.order.status)
+        assert answer.order is not None  # an accepted cancel names its order
+        self._outcome(ports, command_id, "accepted")
+        return json_response(CancelRequested(command_id=command_id, order=answer.order))
+
+    async def _find_order(
+        self, ports: TradingPorts, order_id: str
+    ) -> JournaledOrder | tuple[str, str]:
+        """The order from the journal (every order sent is recorded first), else from the
+        router's open orders (one still waiting for its record), as (instrument, strategy).
+        Raises 404 if neither knows it."""
+        if len(order_id) > MAX_ORDER_ID_LENGTH:
+            raise _unknown(order_id)
+        journaled = await self._read(ports, ports.reader.order(order_id))
+        if journaled is not None:
+            return journaled
+        now = self.engine.runtime.now_ns()
+        ask = DescribeOrders(ts_event=now, ts_init=now, open_only=True)
+        report = await self._ask(ports.router, ask, OrdersReport)
+        for view in report.orders:
+            if view.client_order_id == order_id:
+                return view.instrument, view.strategy
+        raise _unknown(order_id)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _ports(self) -> TradingPorts:
+        ports = self.engine.trading
+        if ports is None:
+            raise ApiError(503, "no_trading_core", "this engine runs no trading core")
+        return ports
+
+    def _command_ports(self) -> TradingPorts:
+        if not self.engine.accepting:
+            raise ApiError(
+                503, "shutting_down", "the engine is shutting down and takes no commands"
+            )
+        return self._ports()
+
+    def _refuse_if_busy(self, name: str) -> None:
+        # An ask from the loop thread would wait for room in a full mailbox; the loop must
+        # not, so a stuck actor is reported instead of waited for.
+        for status in self.engine.runtime.describe().actors:
+            if status.name == name and status.mailbox_depth >= status.mailbox_capacity:
+                raise ApiError(503, "engine_busy", f"{name} has a full mailbox; try again")
+
+    async def _ask(self, name: str, message: Any, expected: type[T] | tuple[type, ...]) -> T:
+        """Ask actor ``name``; its answer if it is of the ``expected`` type(s)."""
+        self._refuse_if_busy(name)
+        future = self.engine.runtime.ask_future(name, message)
+        try:
+            async with asyncio.timeout(ASK_TIMEOUT_S):
+                answer = await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "engine_timeout",
+                f"{name} did not answer within {ASK_TIMEOUT_S} s; a command may still take effect",
+                {"actor": name},
+            ) from None
+        except DeadLetterError as exc:
+            raise ApiError(
+                503, "engine_unavailable", f"{name} cannot answer: {exc}", {"actor": name}
+            ) from None
+        if not isinstance(answer, expected):
+            raise TypeError(f"{name} answered {type(answer).__name__} to {type(message).__name__}")
+        return answer  # type: ignore[return-value]
+
+    async def _ask_recorded(
+        self,
+        ports: TradingPorts,
+        command_id: str,
+        name: str,
+        message: Any,
+        expected: type[T] | tuple[type, ...],
+    ) -> T:
+        """:meth:`_ask` for a recorded command: an ask that fails leaves its outcome."""
+        try:
+            return await self._ask(name, message, expected)
+        except ApiError as error:
+            self._outcome(ports, command_id, f"unknown: {error.code}")
+            raise
+
+    async def _read(self, ports: TradingPorts, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            future: Future[T] = ports.read(coro)
+        except StoreClosedError:
+            raise ApiError(503, "journal_unavailable", "the journal is closed") from None
+        try:
+            async with asyncio.timeout(JOURNAL_TIMEOUT_S):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise ApiError(
+                504, "journal_timeout", f"the journal did not answer within {JOURNAL_TIMEOUT_S} s"
+            ) from None
+
+    async def _record(  # noqa: PLR0917 (what the journal's command record holds)
+        self,
+        ports: TradingPorts,
+        request: web.Request,
+        command_id: str,
+        kind: str,
+        body: Any,
+        reason: str = "",
+    ) -> None:
+        """Record the command and return once it is committed; 503 (nothing done) if not."""
+        recorded = body if not reason else {"command": body, "reason": reason}
+        try:
+            async with asyncio.timeout(JOURNAL_TIMEOUT_S):
+                await record_command(
+                    ports.writer,
+                    command_id=command_id,
+                    kind=kind,
+                    who=f"api {request.remote or 'unknown'}",
+                    body=recorded,
+                    ts_event=self.engine.runtime.now_ns(),
+                )
+        except Exception as exc:
+            raise ApiError(
+                503,
+                "journal_unavailable",
+                f"the command could not be recorded, so nothing was done: {exc}",
+                {"command_id": command_id},
+            ) from None
+
+    def _outcome(self, ports: TradingPorts, command_id: str, outcome: str) -> None:
+        record_outcome_soon(
+            ports.writer,
+            command_id=command_id,
+            outcome=outcome,
+            ts_event=self.engine.runtime.now_ns(),
+        )
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def _decode(raw: bytes, kind: type[T], shape: str) -> T:
+    """``raw`` as ``kind``; an empty body is ``kind()``. 400 naming the field otherwise."""
+    if not raw.strip():
+        return kind()
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        field = _field_of(str(exc))
+        raise ApiError(
+            400,
+            "invalid_body",
+            f"the body does not fit {shape}: {exc}",
+            {"field": field, "reason": str(exc)},
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            400, "malformed_json", f"the body is not JSON: {exc}", {"reason": str(exc)}
+        ) from None
+
+
+def _field_of(problem: str) -> str:
+    """The field a msgspec validation message names: ``... field `side` `` (missing or
+    unknown) or ``... - at `$.price` ``; ``"body"`` for the body as a whole."""
+    named = _NAMED_FIELD.search(problem)
+    if named:
+        return named.group(1)
+    _, at, path = problem.rpartition(" - at `$.")
+    return path.rstrip("`").split(".")[0].split("[")[0] if at else "body"
+
+
+def _check_prices(body: ManualOrderRequest) -> None:
+    """What risk would refuse as malformed, refused here with the field named: a price the
+    order type does not use or lacks, or one that is not a plain positive decimal."""
+    kind = body.order_type
+    for field, value, used in (
+        ("price", body.price, kind in _PRICED),
+        ("trigger_price", body.trigger_price, kind in _TRIGGERED),
+    ):
+        if value is None:
+            if used:
+                raise _bad_field(field, None, f"a {kind.value} order needs {field}")
+            continue
+        if not used:
+            raise _bad_field(field, str(value), f"a {kind.value} order takes no {field}")
+        exponent = value.as_tuple().exponent
+        if (
+            not value.is_finite()
+            or not isinstance(exponent, int)
+            or value <= 0
+            or value >= MAX_PRICE
+            or -exponent > MAX_PRICE_PLACES
+        ):
+            raise _bad_field(
+                field,
+                str(value),
+                f"{field} must be a decimal above 0 and below {MAX_PRICE:f} with at most "
+                f"{MAX_PRICE_PLACES} decimal places",
+            )
+
+
+def _bad_field(field: str, value: str | None, message: str) -> ApiError:
+    return ApiError(400, "invalid_body", f"{field}: {message}", {"field": field, "value": value})
+
+
+def _bad_query(name: str, value: str, allowed: str) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_query",
+        f"?{name}={value[:80]} is not allowed: {allowed}",
+        {"field": name, "value": value[:200], "allowed": allowed},
+    )
+
+
+def _int_param(request: web.Request, name: str, default: T, high: int) -> int | T:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or int(raw) > high:
+        raise _bad_query(name, raw, f"an integer from 0 to {high}")
+    return int(raw)
+
+
+def _text_param(request: web.Request, name: str) -> str | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if len(raw) > MAX_NAME_LENGTH or not _TEXT.fullmatch(raw):
+        raise _bad_query(name, raw, f"1 to {MAX_NAME_LENGTH} characters, no spaces")
+    return raw
+
+
+def _status_param(request: web.Request) -> frozenset[OrderStatus] | None:
+    raw = request.query.get("status")
+    if raw is None or raw.lower() == "all":
+        return None
+    if raw.lower() == "open":
+        return OPEN_STATUSES
+    status = _ORDER_STATUS_NAMES.get(raw.lower())
+    if status is None:
+        raise _bad_query("status", raw, "open, all, " + ", ".join(_ORDER_STATUS_NAMES))
+    return frozenset({status})
+
+
+def _journal_query(request: web.Request) -> tuple[int, int | None, str | None, str | None]:
+    return (
+        _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT),
+        _int_param(request, "since", None, MAX_NS),
+        _text_param(request, "instrument"),
+        _text_param(request, "strategy"),
+    )
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+def _unknown(order_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "unknown_order",
+        f"no order {order_id[:200]!r}",
+        {"client_order_id": order_id[:MAX_ORDER_ID_LENGTH]},
+    )
+
+
+def _ended(order_id: str, status: OrderStatus) -> ApiError:
+    return ApiError(
+        409,
+        "order_ended",
+        f"order {order_id!r} has ended ({status.value}): nothing to cancel",
+        {"client_order_id": order_id, "status": status.value},
+    )
