@@ -271,8 +271,14 @@ class Feed(Actor):
     def _pass_on(self, good: list[Tick], touched: list[InstrumentStream], now: int) -> None:
         publish = self.ctx.publish
         watched = self.ctx.watched
+        board = self.config.price_board
         for stream in touched:
             group, stream.pending = stream.pending, []
+            if board is not None:
+                for tick in reversed(group):  # the last trade (a quote may follow it)
+                    if isinstance(tick, TradeTick):
+                        board.update(stream.instrument, tick.price)
+                        break
             if stream.stalled:
                 self._announce(self.watch.stream_arrived(stream, now), alert=True)
             stream.arrived_ns = now  # what stream_arrived records, inlined: once per batch

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from engine.backoff import Backoff
 from engine.data_client import Scheduler
+from engine.price_board import PriceBoard
 
 SECOND = 1_000_000_000
 
@@ -37,6 +38,8 @@ class FeedConfig:
 
     downstream: str | None = None
     """The actor sent every good tick (the bar aggregator's name); ``None``: topics only."""
+    price_board: PriceBoard | None = None
+    """Where the last good trade price of each instrument is written (risk reads it)."""
     stale_factor: float = 5.0
     """Silent for more than this many expected intervals, market open, means stale."""
     expected_interval_ns: int = 5 * SECOND

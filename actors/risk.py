@@ -86,6 +86,7 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
+from engine.price_board import PriceBoard
 from engine.risk.checks import (
     MOMENT_CHECKS,
     Failure,
@@ -128,7 +129,8 @@ class RiskSupervisor(Actor):
     market calendars by name (the synthetic market trades NSE symbols around the clock);
     others are read with ``calendar_dir``. ``state`` is the trading state at start, or a
     callable reading the engine's (``lambda: runtime.trading_state``) so that a restarted
-    supervisor does not forget a halt. ``price_topics`` carry the last prices.
+    supervisor does not forget a halt. ``price_topics`` carry the last prices; ``price_board``
+    (the feed's :class:`~engine.price_board.PriceBoard`), when given, is read first.
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class RiskSupervisor(Actor):
         calendar_dir: str | None = None,
         state: TradingState | Callable[[], TradingState] = TradingState.ACTIVE,
         price_topics: Sequence[str] = PRICE_TOPICS,
+        price_board: PriceBoard | None = None,
     ) -> None:
         self.limits = limits
         self.instruments = instruments
@@ -153,6 +156,7 @@ class RiskSupervisor(Actor):
         self._state_source = state
         self.state = TradingState.ACTIVE
         self.price_topics = tuple(price_topics)
+        self.price_board = price_board
         self.exposure = Exposure()
         self.day = TradingDay(limits, equity=equity, cash=equity if cash is None else cash)
         self.last_prices: dict[str, float] = {}
@@ -492,7 +496,10 @@ class RiskSupervisor(Actor):
         return None if instrument is None else instrument.calendar
 
     def _last_price(self, instrument_id: str) -> Decimal | None:
-        price = self.last_prices.get(instrument_id)
+        # The feed's board is the freshest (written as ticks pass); prices from the topics
+        # followed (bars) fill in where it has none.
+        board = self.price_board.last(instrument_id) if self.price_board is not None else None
+        price = board if board is not None else self.last_prices.get(instrument_id)
         # repr: the shortest decimal that is the float, the price as the feed printed it.
         return None if price is None or not price > 0 else Decimal(repr(price))
 

@@ -13,7 +13,8 @@ The actors are the production ones, on the threaded runtime with the default pla
 batches, as a broker socket does), bar aggregator, one strategy host per instrument
 (:class:`TriggerOnTick`, tick-driven: a signal on each *trigger* tick, a trade of size
 :data:`TRIGGER_SIZE`), the ranker (``cycle="signal"``), the risk supervisor (limits wide open,
-one unit per entry), the order router with the journal (``DURABLE``: each order committed to
+one unit per entry; last prices from the feed's price board), the order router with the
+journal (``DURABLE``: each order committed to
 SQLite before it is sent) and the paper broker, the ledger.
 
 ``tick_to_order_us_p50`` / ``_p99`` / ``_max``, ``orders``
@@ -66,6 +67,7 @@ from engine.messages.market import QuoteTick, TradeTick
 from engine.messages.ranking import Penalties, ScoringConfig
 from engine.messages.trading import LiquiditySide, OrderFilled, OrderSide, SubmitOrder
 from engine.orders.config import RateLimit, RouterConfig
+from engine.price_board import PriceBoard
 from engine.risk.limits import RiskLimits
 from engine.runtime_config import RuntimeConfig
 from engine.spec import ActorSpec, SupervisorSpec
@@ -246,6 +248,7 @@ def bench_pipeline(duration_s: float, folder: Path) -> Figures:
         instruments=masters.get,
     )
     client = PacedClient(names, duration_s)
+    board = PriceBoard()
     TriggerOnTick.signals.clear()
     plans = [StrategyPlan("trigger", TriggerOnTick, TriggerParams(), i, "1m") for i in names]
     services = HostServices(vault=StrategyVault())
@@ -268,6 +271,8 @@ def bench_pipeline(duration_s: float, folder: Path) -> Figures:
                     masters,
                     equity=Decimal("1e12"),
                     calendars={"ALWAYS": AlwaysOpenCalendar()},
+                    price_topics=("bars:*",),
+                    price_board=board,
                 ),
             ),
             ActorSpec("ranker", lambda: Ranker(scoring, cycle="signal", risk="risk")),
@@ -280,7 +285,7 @@ def bench_pipeline(duration_s: float, folder: Path) -> Figures:
                     runtime,
                     names,
                     market_open=lambda _i, _t: True,
-                    config=FeedConfig(downstream=AGGREGATOR),
+                    config=FeedConfig(downstream=AGGREGATOR, price_board=board),
                 ),
             ),
         ],

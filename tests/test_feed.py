@@ -29,6 +29,7 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
 )
 from engine.messages.market import TickBatch
+from engine.price_board import PriceBoard
 from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.testing import SECOND, Capture, Driver, recorder
@@ -472,3 +473,23 @@ def test_rejections_are_logged_at_most_once_per_reason_per_interval() -> None:
 def test_config_refuses_out_of_range_values_naming_each() -> None:
     with pytest.raises(ValueError, match=r"stale_factor must be > 0, got 0.*duplicate_window"):
         FeedConfig(stale_factor=0, duplicate_window=-1)
+
+
+def test_the_last_good_trade_price_of_each_instrument_goes_on_the_price_board(
+    driver: Driver,
+) -> None:
+    board = PriceBoard()
+    client = FakeClient()
+    bars, _ = start(driver, client, price_board=board)
+    now = driver.runtime.now_ns()
+
+    client.deliver(
+        trade(INFY, now, price=101.0),
+        trade(TCS, now, price=202.0),
+        trade(INFY, now + 1, price=103.0),
+        trade(INFY, now + 2, price=-1.0),  # refused: not a price
+        quote(TCS, now + 1),  # a quote is not a trade
+    )
+    driver.wait_for(lambda: len(bars) == 1, what="the good ticks downstream")
+
+    assert (board.last(INFY), board.last(TCS), board.last(SBIN)) == (103.0, 202.0, None)

@@ -44,7 +44,14 @@ def run_session(data_dir: Path) -> dict[str, Any]:
     market = market_data(config, runtime)
     assert market.database is not None
     middle = decisions(config, runtime, market)
-    core = trading_core(config, runtime, market.database, market.master, simulated_market=True)
+    core = trading_core(
+        config,
+        runtime,
+        market.database,
+        market.master,
+        simulated_market=True,
+        prices=market.prices,
+    )
     core.attach(runtime, market.instruments)
     capture = Capture(runtime, [TOPIC_FILLS, TOPIC_ORDERS, TOPIC_POSITIONS, TOPIC_ACCOUNT])
     try:

@@ -37,6 +37,7 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
+from engine.price_board import PriceBoard
 from engine.risk.limits import RiskLimits
 from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport
 from engine.simulated import SimulatedRuntime
@@ -688,3 +689,17 @@ def test_the_state_at_start_can_be_read_from_the_engine(
     desk = Desk(driver, state=lambda: state)
 
     assert desk.ask(DescribeRisk(ts_event=1, ts_init=1)).state is state
+
+
+def test_the_feeds_price_board_is_the_freshest_last_price(driver: Driver) -> None:
+    # The bars said 100; the board (written by the feed as ticks pass) says 120: an entry is
+    # valued at 120, so the stop 5 below 100 (95) risks 25 a share: 400 shares for 10,000.
+    board = PriceBoard()
+    desk = Desk(driver, price_board=board, price_topics=("bars:*",))
+    board.update("NSE:AAA", 120.0)
+
+    desk.publish(TOPIC_INTENTS, intent(cid="board-1"))
+
+    [bracket] = desk.router
+    assert isinstance(bracket, SubmitBracket)
+    assert bracket.entry.quantity == 400

@@ -9,16 +9,17 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 import pytest
 
 from engine.journal.views import CommandEntry
+from engine.messages import catalogue
 from engine.messages.market import TradeTick
 from engine.messages.ranking import RankedSignal, ScoringConfig, SignalsRanked
-from engine.messages.trading import OrderSide, Signal
+from engine.messages.trading import OrderSide, Signal, SubmitOrder
 from tests.web_support import Server, eventually, next_json, running_server, within
 from web.models import (
     CancelRequested,
@@ -34,6 +35,7 @@ from web.models import (
     TradesReport,
 )
 
+T = TypeVar("T")
 INFY = "NSE:INFY"
 SBIN = "NSE:SBIN"  # lots of 10
 
@@ -70,7 +72,8 @@ class Client:
         ) as response:
             return response.status, await response.json(content_type=None)
 
-    async def get(self, path: str, kind: type[Any]) -> Any:
+    async def get(self, path: str, kind: type[T]) -> T:
+        """A 200 answer, decoded as its documented type (every field present and typed)."""
         status, body = await self.call("GET", path)
         assert status == 200, body
         return msgspec.convert(body, kind, strict=False)
@@ -236,8 +239,9 @@ def test_a_manual_order_is_recorded_sent_filled_and_shows_everywhere(server: Ser
         order_id = await buy_and_fill(client)
         # Recorded before it was acknowledged, with what became of it.
         entry = next(c for c in commands(server) if c.command_id == f"submit_order:{order_id}")
-        assert entry.kind == "submit_order" and entry.body["client_order_id"] == order_id
-        assert entry.who.startswith("api ")
+        assert entry.kind == "submit_order" and entry.who.startswith("api ")
+        recorded = catalogue.decode(msgspec.json.encode(entry.body))
+        assert isinstance(recorded, SubmitOrder) and recorded.client_order_id == order_id
 
         async def in_the_ledger() -> bool:
             positions = await client.get("positions", PositionsReport)
@@ -295,6 +299,29 @@ def test_a_repeated_client_order_id_gets_the_first_answer_and_no_second_order(
         assert first[1]["order"] == again[1]["order"]
         await client.status_becomes("mine-1", "ACCEPTED")
         assert len((await client.get("orders", OrderBlotter)).orders) == 1
+
+    run(server, scenario)
+
+
+def test_a_client_order_id_taken_by_another_order_is_a_409(server: Server) -> None:
+    async def scenario(client: Client) -> None:
+        trade(server, INFY, 1500.0)
+        order = {"instrument": INFY, "side": "BUY", "quantity": 5, "client_order_id": "mine-2"}
+        assert (await client.place(**order))[0] == 200
+        await client.status_becomes("mine-2", "ACCEPTED")
+
+        async def journaled() -> bool:
+            return bool((await client.get("orders", OrderBlotter)).recent)
+
+        await until(journaled, "the order in the journal")
+        status, body = await client.place(**(order | {"quantity": 6}))
+        assert status == 409, body
+        assert body["error"]["code"] == "duplicate_order_id"
+        assert body["error"]["details"]["field"] == "client_order_id"
+        status, body = await client.place(**order)  # the same order again: as placed
+        assert status == 200 and body["order"]["quantity"] == 5
+        assert len((await client.get("orders", OrderBlotter)).orders) == 1
+        assert len([c for c in commands(server) if c.kind == "submit_order"]) == 1
 
     run(server, scenario)
 
@@ -548,7 +575,7 @@ def test_every_trading_endpoint_needs_the_token(server: Server, method: str, pat
 
 
 def test_without_a_trading_core_the_endpoints_answer_503() -> None:
-    with running_server() as server:
+    with running_server(trading=False) as server:
 
         async def scenario(client: Client) -> None:
             for method, path in (("GET", "positions"), ("GET", "fills"), ("POST", "flatten")):

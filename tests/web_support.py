@@ -5,17 +5,20 @@ control actor and the web hub (and, if asked, a fast heartbeat), and serves the 
 event loop thread, as the service does. Tests talk to it with real clients from their own
 loop (``asyncio.run``) or thread, and publish with ``server.runtime.publish`` from theirs.
 
-With ``trading_dir`` it also runs the trading core as the service builds it
-(:func:`troupe.trading.trading_core`): the journal on a SQLite file in that directory, the
-ledger, the order router on the paper broker (its own book in the same directory) and the
-risk supervisor, over :data:`INSTRUMENTS`, whose market is open around the clock. Prices reach
-the broker, risk and the ledger as they do in the service: publish a ``TradeTick`` on
-``ticks:<instrument>``. Without it the trading endpoints answer 503 ``no_trading_core``.
+It also runs the trading core as the service builds it (:func:`troupe.trading.trading_core`):
+the journal on a SQLite file in ``trading_dir`` (default: a temporary directory), the ledger,
+the order router on the paper broker (its own book in the same directory) and the risk
+supervisor, over :data:`INSTRUMENTS`, whose market is open around the clock. Prices reach the
+broker, risk and the ledger as they do in the service: publish a ``TradeTick`` on
+``ticks:<instrument>``. With ``trading=False`` there is none, and the trading endpoints answer
+503 ``no_trading_core``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -135,9 +138,14 @@ def running_server(
     config: TroupeConfig | None = None,
     *,
     heartbeat: bool = True,
+    trading: bool = True,
     trading_dir: Path | None = None,
 ) -> Iterator[Server]:
     config = config or TroupeConfig()
+    scratch: str | None = None
+    if trading and trading_dir is None:
+        scratch = tempfile.mkdtemp(prefix="troupe-web-")
+        trading_dir = Path(scratch)
     if trading_dir is not None:
         config = msgspec.structs.replace(config, data_dir=str(trading_dir))
     loop = uvloop.new_event_loop()
@@ -207,6 +215,8 @@ def running_server(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def eventually(

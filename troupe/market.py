@@ -31,6 +31,7 @@ from engine.config.schema import TroupeConfig
 from engine.data_client import DataClient
 from engine.instruments import Instrument, InstrumentMaster
 from engine.messages.market import Bar
+from engine.price_board import PriceBoard
 from engine.runtime import Runtime
 from engine.spec import ActorSpec
 from engine.store import CandleStore, Database
@@ -58,6 +59,8 @@ class MarketData:
     """Instrument -> the name of its market calendar."""
     master: dict[str, Instrument] = field(default_factory=dict)
     """The instruments traded, by id."""
+    prices: PriceBoard = field(default_factory=PriceBoard)
+    """The feed's last trade prices (the risk supervisor reads them)."""
 
     def close(self) -> None:
         if self.database is not None:
@@ -128,7 +131,10 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
             ),
         )
     )
-    feed_config = FeedConfig(downstream=BAR_AGGREGATOR, stale_factor=market.stale_after)
+    prices = PriceBoard()
+    feed_config = FeedConfig(
+        downstream=BAR_AGGREGATOR, stale_factor=market.stale_after, price_board=prices
+    )
     open_at = _market_open(config, master)
     bands = {i.id: _band(i) for i in instruments}
     specs.append(
@@ -152,6 +158,7 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
         tick_sizes={i.id: float(i.tick_size) for i in instruments},
         calendars={i.id: i.calendar for i in instruments},
         master={i.id: i for i in instruments},
+        prices=prices,
     )
 
 

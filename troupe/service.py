@@ -193,6 +193,7 @@ def run_service(
             market.database,
             market.master,
             simulated_market=config.market.source == "sim",
+            prices=market.prices,
         )
         core.attach(runtime, market.instruments)
         try:

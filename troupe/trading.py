@@ -38,6 +38,7 @@ from engine.journal.writer import JournalWriter
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RetryPolicy, RouterConfig
+from engine.price_board import PriceBoard
 from engine.runtime import Runtime
 from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec
@@ -97,6 +98,7 @@ def trading_core(
     instruments: dict[str, Instrument],
     *,
     simulated_market: bool,
+    prices: PriceBoard | None = None,
 ) -> TradingCore:
     """Build the trading actors on ``database`` (the engine's store, which holds the journal).
     ``simulated_market``: the synthetic market trades around the clock, so the broker and risk
@@ -153,6 +155,9 @@ def trading_core(
                 calendars=calendars,
                 calendar_dir=config.market.calendar_dir or None,
                 state=lambda: runtime.trading_state,
+                # Last prices from the feed's board, not from every tick (engine/price_board.py).
+                price_topics=("bars:*",) if prices is not None else ("bars:*", "ticks:*"),
+                price_board=prices,
             ),
         ),
     ]

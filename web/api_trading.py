@@ -38,12 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-import msgspec
 from aiohttp import web
 
 from engine.journal.commands import record_command, record_outcome_soon
@@ -55,7 +53,6 @@ from engine.messages.trading import (
     CancelOrder,
     FlattenAll,
     OrderStatus,
-    OrderType,
     SubmitOrder,
 )
 from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer
@@ -67,11 +64,8 @@ from web.models import (
     DEFAULT_LIMIT,
     MAX_CURVE_TAIL,
     MAX_LIMIT,
-    MAX_NAME_LENGTH,
     MAX_NS,
     MAX_ORDER_ID_LENGTH,
-    MAX_PRICE,
-    MAX_PRICE_PLACES,
     CancelRequested,
     CommandRequest,
     FillsReport,
@@ -87,6 +81,14 @@ from web.models import (
     iso_utc,
 )
 from web.ports import EngineHandle, TradingPorts
+from web.trading_input import (
+    check_prices,
+    decode_body,
+    int_param,
+    journal_query,
+    status_param,
+    text_param,
+)
 
 T = TypeVar("T")
 
@@ -94,13 +96,6 @@ ASK_TIMEOUT_S = 5.0
 """How long an ask to the ledger, router or risk may take."""
 JOURNAL_TIMEOUT_S = 10.0
 """How long a journal read, or the commit of a command's record, may take."""
-
-_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
-_TRIGGERED = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
-_DIGITS = re.compile(r"[0-9]{1,19}")
-_TEXT = re.compile(r"[^\s\x00-\x1f\x7f]+")
-_NAMED_FIELD = re.compile(r"field `([^`]+)`")
-_ORDER_STATUS_NAMES = {status.value.lower(): status for status in OrderStatus}
 
 
 class TradingApi:
@@ -128,7 +123,7 @@ class TradingApi:
 
     async def positions(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        tail = _int_param(request, "curve", 100, MAX_CURVE_TAIL)
+        tail = int_param(request, "curve", 100, MAX_CURVE_TAIL)
         snapshot = await self._ask(ports.ledger, DescribeLedger(curve_tail=tail), LedgerSnapshot)
         return json_response(
             PositionsReport(
@@ -144,11 +139,11 @@ class TradingApi:
 
     async def orders(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        statuses = _status_param(request)
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        since = _int_param(request, "since", None, MAX_NS)
-        instrument = _text_param(request, "instrument")
-        strategy = _text_param(request, "strategy")
+        statuses = status_param(request)
+        limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        since = int_param(request, "since", None, MAX_NS)
+        instrument = text_param(request, "instrument")
+        strategy = text_param(request, "strategy")
         now = self.engine.runtime.now_ns()
         open_only = statuses is not None and statuses <= OPEN_STATUSES
         ask = DescribeOrders(ts_event=now, ts_init=now, instrument=instrument, open_only=open_only)
@@ -172,7 +167,7 @@ class TradingApi:
 
     async def trades(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        limit, since, instrument, strategy = _journal_query(request)
+        limit, since, instrument, strategy = journal_query(request)
         trips = await self._read(
             ports, ports.reader.trades(limit, since, instrument=instrument, strategy=strategy)
         )
@@ -180,7 +175,7 @@ class TradingApi:
 
     async def fills(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        limit, since, instrument, strategy = _journal_query(request)
+        limit, since, instrument, strategy = journal_query(request)
         fills = await self._read(
             ports, ports.reader.fills(limit, since, instrument=instrument, strategy=strategy)
         )
@@ -188,7 +183,7 @@ class TradingApi:
 
     async def signals(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        limit, since, instrument, strategy = _journal_query(request)
+        limit, since, instrument, strategy = journal_query(request)
         signals = await self._read(
             ports, ports.reader.signals(limit, since, instrument=instrument, strategy=strategy)
         )
@@ -196,8 +191,8 @@ class TradingApi:
 
     async def rankings(self, request: web.Request) -> web.StreamResponse:
         ports = self._ports()
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        since = _int_param(request, "since", None, MAX_NS)
+        limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        since = int_param(request, "since", None, MAX_NS)
         rankings = await self._read(ports, ports.reader.rankings(limit, since))
         return json_response(RankingsReport(rankings=rankings))
 
@@ -220,7 +215,7 @@ class TradingApi:
 
     async def flatten(self, request: web.Request) -> web.StreamResponse:
         ports = self._command_ports()
-        body = _decode(await request.read(), CommandRequest, '{"reason": string}')
+        body = decode_body(await request.read(), CommandRequest, '{"reason": string}')
         self._refuse_if_busy(ports.risk)
         now = self.engine.runtime.now_ns()
         reason = body.reason or "kill switch via API"
@@ -250,8 +245,8 @@ class TradingApi:
                 "the body must be an order: {instrument, side, quantity, order_type, ...}",
                 {"field": "body"},
             )
-        body = _decode(raw, ManualOrderRequest, "the manual order (see ManualOrderRequest)")
-        _check_prices(body)
+        body = decode_body(raw, ManualOrderRequest, "the manual order (see ManualOrderRequest)")
+        check_prices(body)
         self._refuse_if_busy(ports.risk)
         now = self.engine.runtime.now_ns()
         order_id = body.client_order_id or (
@@ -272,7 +267,11 @@ class TradingApi:
             correlation_id=order_id,
         )
         command_id = f"submit_order:{order_id}"
-        await self._record(ports, request, command_id, "submit_order", order, body.reason)
+        if body.client_order_id is not None:
+            known = await self._read(ports, ports.reader.order(order_id))
+            if known is not None:
+                return _already_placed(command_id, known.order, order)
+        await self._record(ports, request, command_id, "submit_order", order)
         decision: SubmitOrder | RiskDenied = await self._ask_recorded(
             ports, command_id, ports.risk, order, (SubmitOrder, RiskDenied)
         )
@@ -418,17 +417,11 @@ class TradingApi:
                 504, "journal_timeout", f"the journal did not answer within {JOURNAL_TIMEOUT_S} s"
             ) from None
 
-    async def _record(  # noqa: PLR0917 (what the journal's command record holds)
-        self,
-        ports: TradingPorts,
-        request: web.Request,
-        command_id: str,
-        kind: str,
-        body: Any,
-        reason: str = "",
+    async def _record(
+        self, ports: TradingPorts, request: web.Request, command_id: str, kind: str, body: Any
     ) -> None:
-        """Record the command and return once it is committed; 503 (nothing done) if not."""
-        recorded = body if not reason else {"command": body, "reason": reason}
+        """Record the command (``body``: the message acted on, which decodes back with the
+        catalogue) and return once it is committed; 503, nothing done, if it cannot be."""
         try:
             async with asyncio.timeout(JOURNAL_TIMEOUT_S):
                 await record_command(
@@ -436,7 +429,7 @@ class TradingApi:
                     command_id=command_id,
                     kind=kind,
                     who=f"api {request.remote or 'unknown'}",
-                    body=recorded,
+                    body=body,
                     ts_event=self.engine.runtime.now_ns(),
                 )
         except Exception as exc:
@@ -456,122 +449,25 @@ class TradingApi:
         )
 
 
-# -- input ------------------------------------------------------------------------------------
-
-
-def _decode(raw: bytes, kind: type[T], shape: str) -> T:
-    """``raw`` as ``kind``; an empty body is ``kind()``. 400 naming the field otherwise."""
-    if not raw.strip():
-        return kind()
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        field = _field_of(str(exc))
-        raise ApiError(
-            400,
-            "invalid_body",
-            f"the body does not fit {shape}: {exc}",
-            {"field": field, "reason": str(exc)},
-        ) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(
-            400, "malformed_json", f"the body is not JSON: {exc}", {"reason": str(exc)}
-        ) from None
-
-
-def _field_of(problem: str) -> str:
-    """The field a msgspec validation message names: ``... field `side` `` (missing or
-    unknown) or ``... - at `$.price` ``; ``"body"`` for the body as a whole."""
-    named = _NAMED_FIELD.search(problem)
-    if named:
-        return named.group(1)
-    _, at, path = problem.rpartition(" - at `$.")
-    return path.rstrip("`").split(".")[0].split("[")[0] if at else "body"
-
-
-def _check_prices(body: ManualOrderRequest) -> None:
-    """What risk would refuse as malformed, refused here with the field named: a price the
-    order type does not use or lacks, or one that is not a plain positive decimal."""
-    kind = body.order_type
-    for field, value, used in (
-        ("price", body.price, kind in _PRICED),
-        ("trigger_price", body.trigger_price, kind in _TRIGGERED),
-    ):
-        if value is None:
-            if used:
-                raise _bad_field(field, None, f"a {kind.value} order needs {field}")
-            continue
-        if not used:
-            raise _bad_field(field, str(value), f"a {kind.value} order takes no {field}")
-        exponent = value.as_tuple().exponent
-        if (
-            not value.is_finite()
-            or not isinstance(exponent, int)
-            or value <= 0
-            or value >= MAX_PRICE
-            or -exponent > MAX_PRICE_PLACES
-        ):
-            raise _bad_field(
-                field,
-                str(value),
-                f"{field} must be a decimal above 0 and below {MAX_PRICE:f} with at most "
-                f"{MAX_PRICE_PLACES} decimal places",
-            )
-
-
-def _bad_field(field: str, value: str | None, message: str) -> ApiError:
-    return ApiError(400, "invalid_body", f"{field}: {message}", {"field": field, "value": value})
-
-
-def _bad_query(name: str, value: str, allowed: str) -> ApiError:
-    return ApiError(
-        400,
-        "invalid_query",
-        f"?{name}={value[:80]} is not allowed: {allowed}",
-        {"field": name, "value": value[:200], "allowed": allowed},
-    )
-
-
-def _int_param(request: web.Request, name: str, default: T, high: int) -> int | T:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _DIGITS.fullmatch(raw) or int(raw) > high:
-        raise _bad_query(name, raw, f"an integer from 0 to {high}")
-    return int(raw)
-
-
-def _text_param(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if len(raw) > MAX_NAME_LENGTH or not _TEXT.fullmatch(raw):
-        raise _bad_query(name, raw, f"1 to {MAX_NAME_LENGTH} characters, no spaces")
-    return raw
-
-
-def _status_param(request: web.Request) -> frozenset[OrderStatus] | None:
-    raw = request.query.get("status")
-    if raw is None or raw.lower() == "all":
-        return None
-    if raw.lower() == "open":
-        return OPEN_STATUSES
-    status = _ORDER_STATUS_NAMES.get(raw.lower())
-    if status is None:
-        raise _bad_query("status", raw, "open, all, " + ", ".join(_ORDER_STATUS_NAMES))
-    return frozenset({status})
-
-
-def _journal_query(request: web.Request) -> tuple[int, int | None, str | None, str | None]:
-    return (
-        _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT),
-        _int_param(request, "since", None, MAX_NS),
-        _text_param(request, "instrument"),
-        _text_param(request, "strategy"),
-    )
-
-
 # -- answers ----------------------------------------------------------------------------------
+
+
+def _already_placed(command_id: str, known: SubmitOrder, asked: SubmitOrder) -> web.Response:
+    """A client order id the journal already holds: the same order again is answered as it
+    was placed (nothing is sent); another order under that id is refused with 409."""
+
+    def essence(order: SubmitOrder) -> tuple[object, ...]:
+        return (order.instrument, order.side, order.order_type, order.quantity, order.strategy)
+
+    if essence(known) == essence(asked):
+        return json_response(OrderPlaced(command_id=command_id, order=known))
+    raise ApiError(
+        409,
+        "duplicate_order_id",
+        f"client_order_id {asked.client_order_id!r} is taken by another order "
+        f"({known.side.value} {known.quantity} {known.instrument}, {known.strategy})",
+        {"field": "client_order_id", "client_order_id": asked.client_order_id},
+    )
 
 
 def _unknown(order_id: str) -> ApiError:

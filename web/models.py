@@ -158,9 +158,6 @@ class ManualOrderRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         ]
         | None
     ) = None
-    reason: Annotated[
-        str, Meta(max_length=MAX_REASON_LENGTH, description="Why, for the journal.")
-    ] = ""
 
 
 # -- responses ----------------------------------------------------------------------------------

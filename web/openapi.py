@@ -69,7 +69,8 @@ _ERRORS: dict[int, str] = {
     "out of bounds (details.field names it).",
     401: "No bearer token, or not the API token.",
     404: "No such order (code unknown_order).",
-    409: "The order has ended (filled, canceled, rejected, expired): nothing to cancel.",
+    409: "A conflict with an order: it has ended, nothing to cancel (code order_ended), or "
+    "another order already has this client_order_id (duplicate_order_id).",
     422: "Risk refused the order (code risk_denied); details hold the RiskDenied: its code "
     "(max_notional, lot_size, trading_halted, ...), message and the figures that failed.",
     429: "Too many changes from this client; see Retry-After.",
@@ -331,7 +332,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "journal first; a refusal is 422 risk_denied with risk's code and figures",
         OrderPlaced,
         body=ManualOrderRequest,
-        errors=(400, 401, 422, 429, 500, 503, 504),
+        errors=(400, 401, 409, 422, 429, 500, 503, 504),
         body_required=True,
         body_text="The order.",
     ),
