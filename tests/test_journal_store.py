@@ -662,21 +662,22 @@ def test_a_fill_through_flat_closes_one_trade_and_opens_the_next() -> None:
     assert (first.fills, second.fills) == (2, 2)
 
 
-def test_round_trips_are_kept_apart_per_instrument_and_strategy() -> None:
+def test_round_trips_are_per_instrument_whoever_closes_them() -> None:
+    # The account's position is the truth: a second strategy's buy adds to the INFY trade,
+    # and a sell by the risk supervisor (a kill switch, a square-off) closes it.
     trips = round_trips(
         [
             fill("a", qty=1, ts=T0 + 1),
             fill("b", qty=1, ts=T0 + 2, strategy="other"),
             fill("c", qty=1, ts=T0 + 3, instrument=TCS),
-            fill("d", qty=1, ts=T0 + 4, side=OrderSide.SELL, price="1501.05"),
+            fill("d", qty=2, ts=T0 + 4, side=OrderSide.SELL, price="1501.05", strategy="risk"),
         ]
     )
     assert [(t.instrument, t.strategy, t.closed) for t in trips] == [
         (INFY, "sma", True),
-        (INFY, "other", False),
         (TCS, "sma", False),
     ]
-    assert trips[0].pnl == Decimal("1.00")
+    assert trips[0].pnl == Decimal("2.00")
 
 
 @settings(max_examples=200, deadline=None)

@@ -394,7 +394,7 @@ def test_a_failing_store_is_counted_and_the_intents_still_go_out(driver: Driver)
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"cycle": "minute"}, "cycle must be one of 'bar', 'timer', got 'minute'"),
+        ({"cycle": "minute"}, "cycle must be one of 'bar', 'timer', 'signal', got 'minute'"),
         ({"cycle": "timer"}, "cycle 'timer' needs cycle_ns, .*got None"),
         ({"cycle": "timer", "cycle_ns": 0}, "got 0"),
         ({"cycle_ns": SECOND}, "cycle_ns is for cycle 'timer'"),

@@ -1,7 +1,9 @@
-"""Round trips: fills grouped into trades, from flat to flat, per instrument and strategy.
+"""Round trips: fills grouped into trades, from flat to flat, per instrument.
 
-A trade opens when a fill takes the (instrument, strategy) position away from flat and closes
-when a fill brings it back. A fill that goes through flat (long 10, sell 15) closes the trade
+A trade opens when a fill takes the instrument's position away from flat and closes when a
+fill brings it back, whoever sent the closing order: the account's position is the truth (as
+the ledger nets it), so a position a strategy opened and the risk supervisor's kill switch or
+square-off closed is one trade, named after the strategy that opened it. A fill that goes through flat (long 10, sell 15) closes the trade
 with the part it needs and opens the next with the rest; its fee is shared in proportion to
 the quantities, the closing share rounded (half even) to the fee's own decimal places and the
 opening share the rest, so the two add up to the fee exactly.
@@ -116,12 +118,12 @@ class _Open:
 
 def round_trips(fills: Iterable[OrderFilled]) -> list[RoundTrip]:
     """The trades made by ``fills`` (in the order they happened), closed and open, in the
-    order they opened. Each (instrument, strategy) starts flat."""
+    order they opened. Each instrument starts flat."""
     trips: list[tuple[int, RoundTrip]] = []
-    building: dict[tuple[str, str], tuple[int, _Open]] = {}
+    building: dict[str, tuple[int, _Open]] = {}
     opened = 0  # trades opened so far: the tie-break between trades opened at one instant
     for fill in fills:
-        key = (fill.instrument, fill.strategy)
+        key = fill.instrument
         qty, fee = fill.last_qty, fill.fee
         current = building.get(key)
         if current is not None and current[1].direction != _direction(fill):
