@@ -3,7 +3,9 @@
 A trade opens when a fill takes the instrument's position away from flat and closes when a
 fill brings it back, whoever sent the closing order: the account's position is the truth (as
 the ledger nets it), so a position a strategy opened and the risk supervisor's kill switch or
-square-off closed is one trade, named after the strategy that opened it. A fill that goes through flat (long 10, sell 15) closes the trade
+square-off closed is one trade, named after the strategy that opened it.
+
+A fill that goes through flat (long 10, sell 15) closes the trade
 with the part it needs and opens the next with the rest; its fee is shared in proportion to
 the quantities, the closing share rounded (half even) to the fee's own decimal places and the
 opening share the rest, so the two add up to the fee exactly.
