@@ -40,6 +40,7 @@ from engine.messages import (
     naming_problems,
     orders,
     ranking,
+    reconciliation,
     risk,
     runtime,
     strategy,
@@ -137,6 +138,7 @@ def test_catalogue_lists_every_concrete_message_once() -> None:
                 account,
                 risk,
                 strategy,
+                reconciliation,
             )
         )
     )

@@ -34,6 +34,7 @@ from web.models import (
     state_report,
 )
 from web.ports import EngineHandle
+from web.trading_input import decode_body
 
 RELOAD_TIMEOUT_S = 30.0
 """How long a strategy reload may take (asks to every changed host, actors added, removed)."""
@@ -92,39 +93,11 @@ def health_report(engine: EngineHandle) -> HealthReport:
 
 
 def _command_body(raw: bytes) -> CommandRequest:
-    if not raw.strip():
-        return CommandRequest()
-    try:
-        return msgspec.json.decode(raw, type=CommandRequest)
-    except msgspec.ValidationError as exc:
-        raise ApiError(
-            400,
-            "invalid_body",
-            f'the body does not fit {{"reason": string}}: {exc}',
-            {"reason": str(exc)},
-        ) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(
-            400, "malformed_json", f"the body is not JSON: {exc}", {"reason": str(exc)}
-        ) from None
+    return decode_body(raw, CommandRequest, '{"reason": string}')
 
 
 def _reload_body(raw: bytes) -> ReloadRequest:
-    if not raw.strip():
-        return ReloadRequest()
-    try:
-        return msgspec.json.decode(raw, type=ReloadRequest)
-    except msgspec.ValidationError as exc:
-        raise ApiError(
-            400,
-            "invalid_body",
-            f'the body does not fit {{"strategies": [table, ...]}}: {exc}',
-            {"reason": str(exc)},
-        ) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(
-            400, "malformed_json", f"the body is not JSON: {exc}", {"reason": str(exc)}
-        ) from None
+    return decode_body(raw, ReloadRequest, '{"strategies": [table, ...]}')
 
 
 class Api:

@@ -29,6 +29,7 @@ from engine.messages.feed import (
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.orders import CancelAllOrders, SubmitBracket
 from engine.messages.ranking import RankerReconfigured, ReconfigureRanker, SignalsRanked
+from engine.messages.reconciliation import ReconciliationReport
 from engine.messages.risk import RiskDenied
 from engine.messages.runtime import (
     ActorFailed,
@@ -121,6 +122,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     # venue reports
     OrderStatusReport,
     PositionReport,
+    ReconciliationReport,
 )
 """Every concrete message class, grouped by topic. The abstract roots are not listed."""
 

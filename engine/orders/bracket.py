@@ -261,6 +261,80 @@ class Bracket:
         """Stop managing (CancelAllOrders: the canceller takes over)."""
         self.released = True
 
+    # -- after a restart ---------------------------------------------------------------------
+
+    def restore_leg(
+        self,
+        client_order_id: str,
+        role: str,
+        *,
+        quantity: int,
+        trigger: Decimal | None,
+        price: Decimal | None,
+    ) -> bool:
+        """Take back an exit order the journal recorded for this bracket (oldest first per
+        role), as if :meth:`actions` had just asked for it; whether its role fits the plan.
+        Its fills and end are then told as usual (:meth:`leg_fill`, :meth:`leg_ended`); it
+        counts as working once the venue confirms it (:meth:`confirm_leg`).
+
+        A ``time`` or ``flat`` order means the position was being closed at market: the
+        bracket takes up closing again."""
+        if client_order_id in self._legs:
+            return True
+        slot: ExitSlot | None
+        if role in (ExitRole.TIME.value, ExitRole.FLAT.value):
+            if self.close_slot is None:
+                reason = "time stop" if role == ExitRole.TIME.value else "protective stop lost"
+                self.close(reason, ExitRole(role))
+            slot = self.close_slot
+        elif self.stop is not None and role == self.stop.role:
+            slot = self.stop
+        else:
+            slot = next((t for t in self.targets if t.role == role), None)
+        if slot is None or slot.role != role:
+            self.alerts.append(
+                f"exit {client_order_id} ({role}) does not fit the bracket's plan: not managed"
+            )
+            return False
+        leg = LegOrder(client_order_id, quantity, trigger, price)
+        slot.orders.append(leg)
+        self._legs[client_order_id] = (slot, leg)
+        return True
+
+    def cancel_asked(self, client_order_id: str) -> None:
+        """A restored exit ended canceled: count it as the bracket's own cancel (who asked is
+        not recorded), so that units still open get a new order, never a market close."""
+        leg = self._leg(client_order_id)
+        if leg is not None:
+            leg.cancel_requested = True
+
+    def confirm_leg(
+        self,
+        client_order_id: str,
+        *,
+        quantity: int,
+        trigger: Decimal | None,
+        price: Decimal | None,
+    ) -> None:
+        """The venue reported a restored exit working with these figures: they are what the
+        bracket last asked (the journal does not keep modifies), and a trailing stop trails on
+        from the venue's trigger, never back from it."""
+        found = self._legs.get(client_order_id)
+        if found is None:
+            return
+        slot, leg = found
+        leg.requested_qty = quantity
+        leg.requested_trigger = trigger
+        leg.requested_price = price
+        if slot.current is not leg:
+            return
+        if trigger is not None and slot.order_type is OrderType.STOP_MARKET:
+            slot.trigger = trigger
+            if slot is self.stop and self.trailing is not None:
+                self.trailing.adopt(trigger)
+        if price is not None and slot.order_type is OrderType.LIMIT:
+            slot.price = price
+
     # -- what the bracket asks ---------------------------------------------------------------
 
     def actions(self, now_ns: int) -> list[BracketCommand]:

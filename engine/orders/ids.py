@@ -21,8 +21,9 @@ engine only ever sees these.
 from __future__ import annotations
 
 import enum
+import re
 
-__all__ = ["ExitRole", "entry_order_id", "exit_order_id", "target_role"]
+__all__ = ["ExitRole", "entry_order_id", "exit_order_id", "parse_exit_id", "target_role"]
 
 
 class ExitRole(enum.Enum):
@@ -63,3 +64,21 @@ def exit_order_id(entry_id: str, role: str, nth: int = 1) -> str:
         raise ValueError(f"nth must be >= 1, got {nth}")
     base = f"{entry_id}:{role}"
     return base if nth == 1 else f"{base}.{nth}"
+
+
+_EXIT_ID = re.compile(r"^(?P<entry>.+):(?P<role>stop|trail|target(?:[1-9][0-9]*)?|time|flat)(?:\.(?P<nth>[1-9][0-9]*))?$")
+
+
+def parse_exit_id(client_order_id: str) -> tuple[str, str, int] | None:
+    """``(entry_id, role, nth)`` when ``client_order_id`` reads as :func:`exit_order_id`'s,
+    else ``None``. Only the shape is checked: whether ``entry_id`` names a bracket is the
+    caller's to know (a plain order's id may end in ``:stop`` too).
+
+    >>> parse_exit_id("sma:NSE:INFY:1000:1:entry:stop.2")
+    ('sma:NSE:INFY:1000:1:entry', 'stop', 2)
+    """
+    found = _EXIT_ID.match(client_order_id)
+    if found is None:
+        return None
+    nth = found.group("nth")
+    return found.group("entry"), found.group("role"), 1 if nth is None else int(nth)

@@ -12,6 +12,7 @@ and is counted in :attr:`TrackedOrder.refused` (the router logs it).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from decimal import Decimal
 
 import msgspec
@@ -110,6 +111,42 @@ class TrackedOrder:
         self.created_ns = self.updated_ns = now_ns
         self.refused = 0
         """Events the state table refused (late or duplicated venue messages)."""
+
+    @classmethod
+    def restored(
+        cls,
+        order: SubmitOrder,
+        status: OrderStatus,
+        executions: Iterable[tuple[str, int, Decimal]],
+        *,
+        venue_order_id: str | None,
+        reason: str,
+        created_ns: int,
+        updated_ns: int,
+        bracket: str | None = None,
+        role: str = "order",
+    ) -> TrackedOrder:
+        """An order as the journal recorded it, after a restart.
+
+        ``executions`` are its recorded fills as ``(trade_id, quantity, price)``: they are
+        counted (and known by trade id, so the venue reporting one again changes nothing).
+        A recorded ``NEW`` order becomes ``SUBMITTED``: it may have left before the process
+        ended (the record of its sending is not written ahead), so it is to be asked about,
+        never sent as new. Other statuses stand until the venue answers.
+        """
+        tracked = cls(order, created_ns, bracket=bracket, role=role)
+        tracked.status = OrderStatus.SUBMITTED if status is OrderStatus.NEW else status
+        for trade_id, quantity, price in executions:
+            if trade_id in tracked.trade_ids:
+                continue
+            tracked.trade_ids.add(trade_id)
+            tracked.filled_qty += quantity
+            tracked._notional += price * quantity
+        tracked.quantity = max(tracked.quantity, tracked.filled_qty)
+        tracked.venue_order_id = venue_order_id
+        tracked.reason = reason
+        tracked.updated_ns = updated_ns
+        return tracked
 
     @property
     def client_order_id(self) -> str:
