@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The HTML report's test opens it in Debian's headless Chromium (no Python package needed).
+browser:
+	@test -x $(CHROMIUM) || apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		(apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null) || \
+		{ echo "cannot install Debian's chromium (needed by the report's browser test)"; exit 1; }
+
+test: lint browser
 	$(BIN)/pytest
 
 bench: $(STAMP)
