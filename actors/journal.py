@@ -65,6 +65,7 @@ from engine.messages.base import Message
 from engine.messages.journal import WriteAhead, Written
 from engine.messages.orders import TOPIC_ORDERS
 from engine.messages.ranking import TOPIC_POSITIONS, TOPIC_RANKINGS, TOPIC_SIGNALS
+from engine.messages.reconciliation import TOPIC_RECONCILIATION
 from engine.messages.risk import TOPIC_RISK
 from engine.messages.runtime import TOPIC_STATE
 from engine.messages.trading import OrderFilled, PositionChanged
@@ -79,6 +80,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     TOPIC_ACCOUNT,
     TOPIC_ORDERS,
     TOPIC_STATE,
+    TOPIC_RECONCILIATION,
 )
 DEFAULT_SNAPSHOT_INTERVAL_NS = SECOND_NS
 DEFAULT_REMEMBERED = 4096

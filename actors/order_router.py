@@ -7,7 +7,8 @@ outcome:
 scenario                                   outcome
 =========================================  ===================================================
 ``SubmitOrder`` / ``SubmitBracket``        recorded NEW and sent to the journal
-                                           (``WriteAhead`` keyed by the client order id); sent
+                                           (``WriteAhead`` keyed by the client order id; a
+                                           bracket's entry as the whole ``SubmitBracket``); sent
                                            to the venue only once ``Written(ok=True)`` is back
                                            (``OrderSubmitted`` on ``orders``); the answer is a
                                            ``RouterAnswer`` with the order
@@ -45,6 +46,10 @@ the entry timeout                          remainder is canceled at the timeout
 a crash                                    the next incarnation keeps the book
                                            (:class:`~actors.order_router_memory.RouterMemory`)
                                            and sets its timers again
+a process restart (``rebuild`` given)      the book is rebuilt from the journal, settled
+                                           with the venue and compared with it; new
+                                           entries are refused until then
+                                           (:mod:`actors.order_router_recovery`)
 =========================================  ===================================================
 
 The client's callbacks only ever call the runtime's thread-safe ``send`` to the router's own
@@ -56,8 +61,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actors.order_router_memory import RouterMemory
+from actors.order_router_recovery import Rebuild, RecoverySide
 from actors.order_router_relay import EntryTimeoutDue, RouterRuntime, TimeStopDue, VenueRelay
-from actors.order_router_venue import VenueSide
 from engine.actor import handles
 from engine.context import Context
 from engine.execution_client import ExecutionClient
@@ -84,7 +89,7 @@ NAME = "router"
 InstrumentLookup = Callable[[str], Instrument | None]
 
 
-class OrderRouter(VenueSide):
+class OrderRouter(RecoverySide):
     """Orders from risk to the venue and back (module doc).
 
     ``client`` is the venue; ``runtime`` the runtime the router runs on (its clock and
@@ -92,7 +97,9 @@ class OrderRouter(VenueSide):
     ``memory`` is the book kept across incarnations (pass the same one to every incarnation;
     :func:`order_router_spec` does). ``instruments`` gives lot and tick sizes (targets are
     rounded down to the lot, trailing stops to the tick); ``None``: lot 1 and
-    ``config.default_tick_size``.
+    ``config.default_tick_size``. ``rebuild`` reads the journal for the book to take back
+    after a process restart (:mod:`actors.order_router_recovery`); ``None``: nothing is
+    restored or compared, and entries are taken at once.
     """
 
     def __init__(
@@ -103,12 +110,14 @@ class OrderRouter(VenueSide):
         config: RouterConfig | None = None,
         memory: RouterMemory | None = None,
         instruments: InstrumentLookup | None = None,
+        rebuild: Rebuild | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
         self.config = config = config or RouterConfig()
         self.memory = memory or RouterMemory(config)
         self.instruments = instruments
+        self.rebuild = rebuild
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -116,6 +125,8 @@ class OrderRouter(VenueSide):
         super().on_start(ctx)
         self.begin(ctx)
         memory = self.memory
+        if not memory.restored:  # a new process: the journal's book first (raises: retried)
+            self.restore()
         if not memory.connected:
             try:
                 self.client.connect(VenueRelay(self.runtime.send, ctx.name), self.runtime)
@@ -128,7 +139,10 @@ class OrderRouter(VenueSide):
         for instrument in memory.trailing:
             self.follow(instrument)  # kept across restarts anyway: subscriptions are the name's
         self.rearm_retries()
-        self.pump()
+        self.rearm_reconcile()
+        if not memory.asked:
+            self.ask_venue()
+        self.settle()
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -137,6 +151,9 @@ class OrderRouter(VenueSide):
         known = self.memory.orders.get(order.client_order_id)
         if known is not None:
             return self._duplicate(known.client_order_id)
+        held = self.held_entry(order, entry=False)
+        if held is not None:
+            return held
         answer = self.open_order(order, bracket=None, role="order")
         self.settle()
         return answer
@@ -146,7 +163,10 @@ class OrderRouter(VenueSide):
         entry = command.entry
         if entry.client_order_id in self.memory.orders:
             return self._duplicate(entry.client_order_id)
-        instrument = self._instrument(entry.instrument)
+        held = self.held_entry(entry, entry=True)
+        if held is not None:
+            return held
+        instrument = self._lookup(entry.instrument)
         now = self.ctx.now_ns()
         try:
             bracket = Bracket(
@@ -175,7 +195,8 @@ class OrderRouter(VenueSide):
         if bracket.trailing is not None:
             self.trail(bracket)
         self.arm_bracket_timers(bracket)
-        answer = self.open_order(entry, bracket=bracket.entry_id, role="entry")
+        # The whole bracket is recorded with its entry: a restarted router rebuilds it.
+        answer = self.open_order(entry, bracket=bracket.entry_id, role="entry", record=command)
         self.settle()
         return answer
 
@@ -349,15 +370,6 @@ class OrderRouter(VenueSide):
             order=order.view(),
         )
 
-    def _instrument(self, instrument_id: str) -> Instrument | None:
-        if self.instruments is None:
-            return None
-        try:
-            return self.instruments(instrument_id)
-        except Exception as exc:
-            self.ctx.log.warning("instrument lookup failed", error=_describe(exc))
-            return None
-
 
 def order_router_spec(
     client: ExecutionClient,
@@ -366,14 +378,23 @@ def order_router_spec(
     config: RouterConfig | None = None,
     instruments: InstrumentLookup | None = None,
     name: str = NAME,
+    rebuild: Rebuild | None = None,
     **spec_options: object,
 ) -> ActorSpec:
-    """The router's spec, with one :class:`RouterMemory` shared by all its incarnations."""
+    """The router's spec, with one :class:`RouterMemory` shared by all its incarnations (the
+    first restores the journal's book through ``rebuild``, if given)."""
     config = config or RouterConfig()
     memory = RouterMemory(config)
 
     def make() -> OrderRouter:
-        return OrderRouter(client, runtime, config=config, memory=memory, instruments=instruments)
+        return OrderRouter(
+            client,
+            runtime,
+            config=config,
+            memory=memory,
+            instruments=instruments,
+            rebuild=rebuild,
+        )
 
     return ActorSpec(name, make, **spec_options)  # type: ignore[arg-type]
 

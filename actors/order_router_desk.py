@@ -4,7 +4,8 @@
 write-ahead step (an order is sent, a fill published, only once the journal answered
 ``Written(ok=True)``), the rate-limited dispatch to the venue, local rejections and
 cancellations of orders never sent, and the loop that asks each bracket touched by a message
-what it needs (:meth:`OrderDesk.settle`, run at the end of every handler). The venue's side
+what it needs (:meth:`OrderDesk.settle`, run at the end of every handler, which then lets the
+recovery side compare the book with the venue once a restart is settled). The venue's side
 (events, transport errors, status queries) is :mod:`actors.order_router_venue`.
 """
 
@@ -74,11 +75,16 @@ class OrderDesk(Actor):
 
     # -- recording ---------------------------------------------------------------------------
 
-    def open_order(self, order: SubmitOrder, *, bracket: str | None, role: str) -> RouterAnswer:
-        """Record a new order and send it to the journal; it goes out once recorded."""
+    def open_order(
+        self, order: SubmitOrder, *, bracket: str | None, role: str, record: Any = None
+    ) -> RouterAnswer:
+        """Record a new order and send it to the journal; it goes out once recorded.
+        ``record`` is what the journal keeps (default: the order; a bracket's entry is
+        recorded as its whole ``SubmitBracket``, so a restarted router can rebuild the
+        bracket)."""
         tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=bracket, role=role)
         self.memory.orders[order.client_order_id] = tracked
-        self.write(order.client_order_id, order.client_order_id, order)
+        self.write(order.client_order_id, order.client_order_id, record or order)
         return RouterAnswer(ok=True, order=tracked.view())
 
     def write(self, key: str, pending: PendingWrite, record: Any) -> None:
@@ -274,6 +280,7 @@ class OrderDesk(Actor):
         """Tell the order's bracket; forget what was pending for it."""
         memory = self.memory
         client_order_id = order.client_order_id
+        memory.restoring.pop(client_order_id, None)  # ended: nothing left to ask about
         memory.trouble.pop(client_order_id, None)
         memory.last_cancel.pop(client_order_id, None)
         memory.last_modify.pop(client_order_id, None)
@@ -320,6 +327,10 @@ class OrderDesk(Actor):
             self.ctx.log.error("bracket upkeep did not settle", brackets=list(self.dirty))
             self.dirty.clear()
         self.pump()
+        self.after_settle()
+
+    def after_settle(self) -> None:
+        """What the recovery side checks at the end of every handler (a no-op here)."""
 
     def _execute(self, bracket: Bracket, command: SubmitOrder | ModifyOrder | CancelOrder) -> None:
         if isinstance(command, SubmitOrder):

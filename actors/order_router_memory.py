@@ -95,3 +95,23 @@ class RouterMemory:
         """The client was given its relay (once: the relay addresses the router by name)."""
         self.rng = random.Random(config.seed)
         """Draws the retry jitter."""
+        self.positions: dict[str, int] = {}
+        """Signed units per instrument: the journal's fills at the restart (what the ledger
+        replays) and every fill counted since (what the ledger is published). Flat ones are
+        dropped."""
+        # -- after a process restart (actors.order_router_recovery) --
+        self.restored = False
+        """The journal's book was taken back (once per process, by the first incarnation)."""
+        self.reconciled = False
+        """The book was compared with the venue's; until then new entries are refused."""
+        self.restoring: dict[str, None] = {}
+        """Restored orders (ordered set) the venue has not answered about yet."""
+        self.asked = False
+        """The venue was asked about the restored orders (an incarnation that crashed before
+        asking leaves it to the next)."""
+        self.restored_orders = 0
+        self.restored_brackets = 0
+        self.reconcile_attempts = 0
+        """Failed attempts to read the venue's book (sets the back-off)."""
+        self.reconcile_due_ns: int | None = None
+        """When reading the venue's book is to be tried again, after a failure."""

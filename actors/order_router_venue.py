@@ -13,7 +13,8 @@ an event that fits                           the order moves; the event is publi
 an event that does not fit (an accept after  nothing changes; counted (``refused_events``)
 a fill, a cancel after the end)              and logged
 a fill reported again (same ``trade_id``)    nothing changes; counted (``duplicate_fills``)
-a new fill                                   counted into the order, recorded (write-ahead,
+a new fill                                   counted into the order and the router's net
+                                             position, recorded (write-ahead,
                                              keyed by the trade id), published on ``orders``,
                                              ``fills`` and ``fills:<instrument>`` once
                                              recorded
@@ -30,6 +31,8 @@ the answer: the venue has the order          its status is adopted (working: acc
 the answer: the venue does not know it       sent again with the same id (up to
                                              ``retry.max_resends``, then rejected locally); an
                                              order meant to be canceled is canceled here
+an answer about an order restored after a    the recovery side's
+restart, not yet confirmed                   (:mod:`actors.order_router_recovery`)
 ===========================================  =================================================
 """
 
@@ -56,13 +59,14 @@ from engine.messages.trading import (
     OrderStatusReport,
 )
 from engine.orders.order import FillResult, TrackedOrder
+from engine.orders.rebuild import signed
 from engine.orders.state import OrderEventKind
 
-__all__ = ["VenueSide"]
+__all__ = ["ENDED_BY_REPORT", "VenueSide"]
 
 _NS_PER_S = 1_000_000_000
 
-_ENDED_BY_REPORT = {
+ENDED_BY_REPORT = {
     OrderStatus.CANCELED: OrderEventKind.CANCEL,
     OrderStatus.EXPIRED: OrderEventKind.EXPIRE,
     OrderStatus.REJECTED: OrderEventKind.REJECT,
@@ -182,6 +186,12 @@ class VenueSide(OrderDesk):
         if order.venue_order_id is None:
             order.venue_order_id = event.venue_order_id
         self._arrived(order)
+        positions = self.memory.positions
+        held = positions.get(event.instrument, 0) + signed(event)
+        if held:
+            positions[event.instrument] = held
+        else:
+            positions.pop(event.instrument, None)
         fill = replace_ids(event, order, now)
         self.write(event.trade_id, fill, fill)
         bracket = self.bracket_of(order)
@@ -217,10 +227,13 @@ class VenueSide(OrderDesk):
         order = self._known(client_order_id, "status")
         if order is None or order.status is OrderStatus.NEW:
             return
+        if client_order_id in self.memory.restoring:
+            self.restored_status(order, report)
+            return
         trouble = self.memory.trouble.pop(client_order_id, None)
         now = self.ctx.now_ns()
         source = order.order
-        ended = _ENDED_BY_REPORT.get(report.status)
+        ended = ENDED_BY_REPORT.get(report.status)
         if ended is not None:
             self.end_by_report(order, ended, report, now)
             return
@@ -318,6 +331,10 @@ class VenueSide(OrderDesk):
     def on_unknown(self, answer: VenueUnknownOrder) -> None:
         client_order_id = answer.client_order_id
         order = self._known(client_order_id, "unknown order")
+        if order is not None and client_order_id in self.memory.restoring:
+            self.restored_unknown(order)
+            self.settle()
+            return
         trouble = self.memory.trouble.get(client_order_id)
         if order is None or trouble is None or not order.live:
             self.settle()
@@ -349,6 +366,12 @@ class VenueSide(OrderDesk):
                 order, f"the venue does not know the order after {trouble.resends} re-sends"
             )
         self.settle()
+
+    def restored_status(self, order: TrackedOrder, report: OrderStatusReport) -> None:
+        raise NotImplementedError  # the recovery side's (actors.order_router_recovery)
+
+    def restored_unknown(self, order: TrackedOrder) -> None:
+        raise NotImplementedError  # the recovery side's (actors.order_router_recovery)
 
     # -- transport errors --------------------------------------------------------------------
 

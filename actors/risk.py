@@ -44,9 +44,18 @@ order events (``orders``, ``fills``)        the supervisor's working orders shri
                                             towards the day's trades
 ``DescribeRisk``                            ``RiskReport``: limits, usage, state, the recent
                                             denials
-a restart                                   positions, working orders and counts start
-                                            empty and follow the next events (rebuilding
-                                            them from the journal is the journal's work)
+start (or a restart) with ``replay``        the day's order records from the journal are
+                                            replayed (:mod:`engine.risk.replay`): trades
+                                            today, working orders, stops, the losing
+                                            streak and the day's brackets (a repeated
+                                            intent is answered, not sent again);
+                                            positions come from the ledger's announcement
+                                            at its start (the service starts risk before
+                                            the ledger)
+start without ``replay``                    positions, working orders and counts start
+                                            empty and follow the next events
+``replay`` raises                           ``on_start`` fails: a crash, retried with
+                                            back-off
 ==========================================  ==================================================
 
 Nothing a user or a strategy sends raises here: every refusal is a ``RiskDenied``. Orders the
@@ -56,8 +65,8 @@ supervisor makes on its own (flatten, square-off) skip the checks: they only clo
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -101,13 +110,18 @@ from engine.risk.limits import RiskLimits, decimal_of
 from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport, RiskUsage
 from engine.risk.orders import closing_orders, split_orders
 from engine.risk.proposals import Refusal, plan_entry, plan_manual
+from engine.risk.replay import replay_day
 from engine.risk.sessions import MarketHours
 from engine.risk.token_bucket import TokenBucket
+from engine.timezones import at_local_time, exchange_date
 
 NAME = "risk"
 PRICE_TOPICS: tuple[str, ...] = ("bars:*", "ticks:*")
 _DECISIONS_KEPT = 10_000  # correlation ids remembered to recognise a repeated intent
 _ZERO = Decimal(0)
+
+Replay = Callable[[int], Iterable[object]]
+"""Given the start of the trading day (ns, UTC), the order records journaled since then."""
 
 Decision = SubmitBracket | SubmitOrder | list[SubmitOrder] | RiskDenied
 """What an intent or a manual order became: a bracket (entry), the order(s) sent (manual
@@ -131,6 +145,8 @@ class RiskSupervisor(Actor):
     callable reading the engine's (``lambda: runtime.trading_state``) so that a restarted
     supervisor does not forget a halt. ``price_topics`` carry the last prices; ``price_board``
     (the feed's :class:`~engine.price_board.PriceBoard`), when given, is read first.
+    ``replay`` yields the order records journaled since the start of the trading day it is
+    given (ns, UTC), in the order recorded (:mod:`engine.risk.replay`).
     """
 
     def __init__(
@@ -147,8 +163,10 @@ class RiskSupervisor(Actor):
         state: TradingState | Callable[[], TradingState] = TradingState.ACTIVE,
         price_topics: Sequence[str] = PRICE_TOPICS,
         price_board: PriceBoard | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.limits = limits
+        self.replay = replay
         self.instruments = instruments
         self.router = router
         self.trading = trading
@@ -174,8 +192,25 @@ class RiskSupervisor(Actor):
         for topic in (*topics, TOPIC_STATE, *self.price_topics):
             ctx.subscribe(topic)
         self.day.roll(now)
+        if self.replay is not None:
+            self._replay(self.replay, now)
         for market in sorted({i.calendar for i in self.instruments.values()}):
             self._schedule_square_off(market)
+
+    def _replay(self, replay: Replay, now: int) -> None:
+        since = _day_start(now, self.limits.trading_day_tz)
+        found = replay_day(replay(since), self.exposure, self.day)
+        for bracket in found.brackets:
+            self._remember(f"intent:{bracket.entry.correlation_id}", bracket)
+        if found.records:
+            self.ctx.log.info(
+                "risk day rebuilt from the journal",
+                records=found.records,
+                trades_today=self.day.trades_today,
+                working_orders=len(self.exposure.working),
+                closed_trades=found.closed_trades,
+                consecutive_losses=self.day.consecutive_losses,
+            )
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -563,6 +598,14 @@ class RiskSupervisor(Actor):
         self.denials.append(denied)
         self.ctx.publish(TOPIC_RISK, denied)
         return denied
+
+
+def _day_start(now_ns: int, tz: str) -> int:
+    """Midnight of ``now_ns``'s day in ``tz`` (a day that skips midnight: 24 h before)."""
+    try:
+        return at_local_time(exchange_date(now_ns, tz), "00:00", tz)
+    except ValueError:
+        return now_ns - int(timedelta(days=1).total_seconds()) * 1_000_000_000
 
 
 def _unknown(instrument: str) -> Failure:

@@ -16,7 +16,9 @@ Rules every client keeps, because the router's safety rests on them:
   :meth:`ExecutionClient.query_order` before it would ever send again.
 * A rejection is the venue's answer: the order does not exist there.
 * Every fill carries the venue's execution id (``trade_id``); a fill reported twice has the
-  same id, and the router and ledger count it once.
+  same id, and the router and ledger count it once. A client that can list an order's
+  executions (:meth:`ExecutionClient.order_fills`) gives them with the same ids, so fills
+  made while the engine was down are recovered after a restart, and counted once.
 """
 
 from __future__ import annotations
@@ -106,6 +108,12 @@ class ExecutionClient(abc.ABC):
     @abc.abstractmethod
     def positions(self) -> Sequence[PositionReport]:
         """The venue's positions now, for reconciliation (may block briefly)."""
+
+    def order_fills(self, client_order_id: str) -> Sequence[OrderFilled] | None:
+        """The venue's executions of one order, each with its ``trade_id``, for recovering
+        fills reported while the engine was not listening (after a restart); ``None`` when
+        the venue cannot say (the default). May block briefly."""
+        return None
 
     def disconnect(self) -> None:  # noqa: B027 (optional)
         """Stop reporting; idempotent."""

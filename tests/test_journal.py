@@ -23,6 +23,7 @@ from engine.messages.account import TOPIC_ACCOUNT
 from engine.messages.journal import JOURNAL, WriteAhead, Written
 from engine.messages.orders import TOPIC_ORDERS
 from engine.messages.ranking import TOPIC_POSITIONS, TOPIC_RANKINGS, TOPIC_SIGNALS
+from engine.messages.reconciliation import TOPIC_RECONCILIATION, ReconciliationReport
 from engine.messages.risk import TOPIC_RISK
 from engine.messages.runtime import TOPIC_STATE, TOPIC_SUPERVISION, ActorFailed
 from engine.spec import ActorSpec, SupervisorSpec
@@ -183,6 +184,18 @@ def test_deferred_answers_at_once_and_writes_later(
         assert stored(db_path, "o1")
 
 
+def reconciled(n: int) -> ReconciliationReport:
+    return ReconciliationReport(
+        ts_event=n,
+        ts_init=n,
+        venue="paper",
+        restored_orders=0,
+        restored_brackets=0,
+        venue_open_orders=0,
+        venue_positions=0,
+    )
+
+
 def test_what_others_publish_is_recorded_and_reads_back(
     driver: Driver, writer: JournalWriter, db: Database, db_path: Path
 ) -> None:
@@ -195,6 +208,7 @@ def test_what_others_publish_is_recorded_and_reads_back(
         (TOPIC_ACCOUNT, account(1)),
         (TOPIC_STATE, state_changed(1)),
         (TOPIC_ORDERS, accepted("o9")),
+        (TOPIC_RECONCILIATION, reconciled(1)),
     ]
     for topic, message in published:
         driver.runtime.publish(topic, message)
@@ -207,7 +221,8 @@ def test_what_others_publish_is_recorded_and_reads_back(
     assert db.call(reader.risk_denials()) == [denial(1)]
     assert db.call(reader.positions()) == [position(1)]
     assert db.call(reader.accounts()) == [account(1)]
-    assert [a.kind for a in db.call(reader.audit_events())] == ["TradingStateChanged"]
+    audit = db.call(reader.audit_events())
+    assert sorted(a.kind for a in audit) == ["ReconciliationReport", "TradingStateChanged"]
     assert db.call(reader.order_events("o9")) == [accepted("o9")]
     assert set(DEFAULT_TOPICS) == {topic for topic, _ in published}
 

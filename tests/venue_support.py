@@ -34,6 +34,7 @@ from engine.messages.trading import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderSide,
     OrderStatus,
     OrderStatusReport,
     PositionReport,
@@ -86,6 +87,8 @@ class ScriptedVenue(ExecutionClient):
         self.queries: list[str] = []
         self.reported: list[Any] = []
         """Every event reported, in order (to report one again)."""
+        self.executions: list[OrderFilled] = []
+        """Every fill the venue made, reported or not (``order_fills`` lists them)."""
         self._script: dict[str, collections.deque[str]] = collections.defaultdict(collections.deque)
         self._rejections: collections.deque[str] = collections.deque()
         self._trades = 0
@@ -215,7 +218,24 @@ class ScriptedVenue(ExecutionClient):
             return [self._report(vo) for vo in self.orders.values() if vo.status in _WORKING]
 
     def positions(self) -> Sequence[PositionReport]:
-        return []
+        """Net units per instrument over every fill made (average price not kept: 0)."""
+        with self._lock:
+            held: dict[str, int] = {}
+            for fill in self.executions:
+                sign = 1 if fill.side is OrderSide.BUY else -1
+                held[fill.instrument] = held.get(fill.instrument, 0) + sign * fill.last_qty
+            now = self._now()
+            return [
+                PositionReport(
+                    ts_event=now, ts_init=now, instrument=i, quantity=q, avg_price=Decimal(0)
+                )
+                for i, q in sorted(held.items())
+                if q
+            ]
+
+    def order_fills(self, client_order_id: str) -> Sequence[OrderFilled]:
+        with self._lock:
+            return [f for f in self.executions if f.client_order_id == client_order_id]
 
     def disconnect(self) -> None:
         with self._lock:
@@ -267,6 +287,7 @@ class ScriptedVenue(ExecutionClient):
                 fee=self.fee,
                 currency=self.currency,
             )
+            self.executions.append(event)
         self._deliver([("filled", event)])
         return event
 

@@ -100,7 +100,7 @@ def actor_tree(
     trading: Sequence[ActorSpec] = (),
 ) -> SupervisorSpec:
     """What the service starts, in this order (stopped in reverse): the engine's own actors,
-    the trading core (journal, ledger, router, risk), the ranker and the strategies, then
+    the trading core (journal, router, risk, ledger), the ranker and the strategies, then
     market data with the feed last, so that stopping begins with the feed, the last bars still
     reach the strategies, and the journal is the last to stop."""
     flush_ns = config.web.ws_flush_ms * 1_000_000

@@ -2,10 +2,20 @@
 supervisor, trading on the paper broker.
 
 Start order (stop is the reverse): the journal first, so it is the last to stop and records
-what the others say on their way out; then the ledger, the router and risk. The paper broker is
-no actor: the router drives it, and it sees the market through runtime listeners on each
+what the others say on their way out; then the router, risk and the ledger. The ledger comes
+last so that risk, already following ``positions`` and ``account``, hears the ledger announce
+the positions and the account it rebuilt from the journal's fills. The paper broker is no
+actor: the router drives it, and it sees the market through runtime listeners on each
 instrument's ``ticks:`` and ``bars:`` topics (called on the publisher's thread; the broker
 guards its own state).
+
+After a process restart (DESIGN §7) each stateful actor rebuilds from the journal before it
+takes new work: the ledger replays every recorded fill; the router takes back its orders not
+ended and its brackets (:meth:`JournalReader.router_rebuild`), asks the broker about each,
+compares the broker's open orders and positions with its own and publishes a
+``ReconciliationReport``, refusing new entries until then; risk replays the day's order
+records (:meth:`JournalReader.order_records_since`) for its counts, working orders and losing
+streak.
 
 Durability follows DESIGN §7 on the threaded runtime (``DURABLE`` journal: an order is
 committed before it is sent, a fill before the ledger sees it). On the simulated runtime the
@@ -35,9 +45,11 @@ from engine.instruments import Instrument
 from engine.journal.reader import JournalReader
 from engine.journal.records import JournalMode
 from engine.journal.writer import JournalWriter
+from engine.messages.base import Message
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RetryPolicy, RouterConfig
+from engine.orders.rebuild import RouterRebuild
 from engine.price_board import PriceBoard
 from engine.runtime import Runtime
 from engine.simulated import SimulatedRuntime
@@ -49,6 +61,10 @@ LEDGER = "ledger"
 ROUTER = "router"
 RISK = "risk"
 MS = 1_000_000
+DAY_NS = 86_400 * 1_000_000_000
+REBUILD_LOOKBACK_NS = DAY_NS
+"""Brackets recorded this long before a restart are looked at for a position left open by
+their fills (those with an order not ended are restored whatever their age)."""
 
 
 @dataclass
@@ -111,13 +127,21 @@ def trading_core(
         max_batch=config.journal.max_batch,
     )
     reader = JournalReader(database)
-    broker = _broker(config, lookup, simulated_market=simulated_market)
+    broker = paper_broker(config, lookup, simulated_market=simulated_market)
     mode = JournalMode.SYNCHRONOUS if isinstance(runtime, SimulatedRuntime) else JournalMode.DURABLE
     start_cash = Decimal(repr(paper.starting_cash))
 
     def replay() -> list[OrderFilled]:
         # Fills already recorded, oldest first: a restarted ledger nets them again.
         return database.call(reader.fills_since(0))
+
+    def rebuild() -> RouterRebuild:
+        # The router's orders not ended and its brackets, as recorded.
+        return database.call(reader.router_rebuild(runtime.now_ns() - REBUILD_LOOKBACK_NS))
+
+    def risk_replay(since_ns: int) -> list[Message]:
+        # The day's order records: risk's counts, working orders and losing streak.
+        return database.call(reader.order_records_since(since_ns))
 
     router_config = RouterConfig(
         journal=JOURNAL,
@@ -133,18 +157,14 @@ def trading_core(
         limits = msgspec.structs.replace(limits, square_off={}, entry_cutoff={})
     specs = [
         ActorSpec(JOURNAL, lambda: Journal(writer, mode=mode)),
-        ActorSpec(
-            LEDGER,
-            lambda: Ledger(
-                start_cash,
-                paper.currency,
-                mark_interval_ns=config.ledger.mark_interval_ms * MS,
-                per_strategy=False,
-                time_zone=config.ledger.time_zone,
-                replay=replay,
-            ),
+        order_router_spec(
+            broker,
+            runtime,
+            config=router_config,
+            instruments=lookup,
+            name=ROUTER,
+            rebuild=rebuild,
         ),
-        order_router_spec(broker, runtime, config=router_config, instruments=lookup, name=ROUTER),
         ActorSpec(
             RISK,
             lambda: RiskSupervisor(
@@ -158,18 +178,33 @@ def trading_core(
                 # Last prices from the feed's board, not from every tick (engine/price_board.py).
                 price_topics=("bars:*",) if prices is not None else ("bars:*", "ticks:*"),
                 price_board=prices,
+                replay=risk_replay,
+            ),
+        ),
+        # Last: risk (and the router) already follow what it announces at its start.
+        ActorSpec(
+            LEDGER,
+            lambda: Ledger(
+                start_cash,
+                paper.currency,
+                mark_interval_ns=config.ledger.mark_interval_ms * MS,
+                per_strategy=False,
+                time_zone=config.ledger.time_zone,
+                replay=replay,
             ),
         ),
     ]
     return TradingCore(specs=specs, broker=broker, writer=writer, reader=reader)
 
 
-def _broker(
+def paper_broker(
     config: TroupeConfig,
     lookup: Callable[[str], Instrument | None],
     *,
     simulated_market: bool,
 ) -> PaperBroker:
+    """The paper broker ``config`` describes, on its own file in ``data_dir`` (a second one on
+    the same file is the same book: what a restarted process opens)."""
     paper = config.paper
     fees = FeeConfig(
         model=paper.fees,

@@ -26,6 +26,8 @@ request or event                                outcome
 ``modify`` that is not (quantity not above      the order stays as it was; ``on_status`` with
 the filled units, funds, a triggered stop)      ``reason`` saying why
 ``query_order``                                 ``on_status`` or ``on_unknown_order``
+``order_fills`` (after a restart)               the order's fills from the broker's own
+                                                database, with their trade ids
 market data fills an order                      ``on_filled`` (unique ``trade_id``, the fee
                                                 from the fee model, charged per order)
 an IOC order after its first market event       the rest ``on_canceled``
@@ -77,6 +79,7 @@ from engine.messages.market import Bar, QuoteTick, TradeTick
 from engine.messages.trading import (
     CancelOrder,
     ModifyOrder,
+    OrderFilled,
     OrderStatus,
     OrderStatusReport,
     PositionReport,
@@ -206,6 +209,10 @@ class PaperBroker(ExecutionClient):
         """The open positions, from the broker's database."""
         now = self._now_or_zero()
         return [p.report(now) for p in self._store.positions() if p.quantity]
+
+    def order_fills(self, client_order_id: str) -> Sequence[OrderFilled]:
+        """The fills of one order, from the broker's database (none for an unknown order)."""
+        return self._store.order_fills(client_order_id)
 
     # -- beyond the port --------------------------------------------------------------------
 

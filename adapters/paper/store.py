@@ -178,6 +178,12 @@ class PaperStore:
         """Every fill as a row (``trade_id``, ``quantity``, ``price``, ...), in trade id order."""
         return self.database.call(self._fills(), timeout_s=self.timeout_s)
 
+    def order_fills(self, client_order_id: str) -> list[OrderFilled]:
+        """The fills of one order, in trade id order, as the broker reported them (the
+        liquidity side is not kept: ``NO_LIQUIDITY_SIDE``; ``ts_init`` is the execution's
+        time)."""
+        return self.database.call(self._order_fills(client_order_id), timeout_s=self.timeout_s)
+
     # -- on the store's loop ---------------------------------------------------------------
 
     async def _create(self) -> None:
@@ -254,10 +260,51 @@ class PaperStore:
         async with self.database.engine.connect() as conn:
             return await _read_positions(conn)
 
+    async def _order_fills(self, client_order_id: str) -> list[OrderFilled]:
+        async with self.database.engine.connect() as conn:
+            return await _order_fills_rows(conn, client_order_id)
+
     async def _fills(self) -> list[dict[str, Any]]:
         async with self.database.engine.connect() as conn:
             rows = await conn.execute(select(paper_fills).order_by(paper_fills.c.trade_id))
             return [dict(row) for row in rows.mappings()]
+
+
+async def _order_fills_rows(conn: AsyncConnection, client_order_id: str) -> list[OrderFilled]:
+    order = (
+        (
+            await conn.execute(
+                select(paper_orders).where(paper_orders.c.client_order_id == client_order_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if order is None:
+        return []
+    query = (
+        select(paper_fills)
+        .where(paper_fills.c.client_order_id == client_order_id)
+        .order_by(paper_fills.c.trade_id)
+    )
+    return [
+        OrderFilled(
+            ts_event=row["ts_event"],
+            ts_init=row["ts_event"],
+            client_order_id=row["client_order_id"],
+            venue_order_id=row["venue_order_id"],
+            trade_id=row["trade_id"],
+            instrument=row["instrument"],
+            strategy=order["strategy"],
+            side=OrderSide(row["side"]),
+            last_qty=row["quantity"],
+            last_price=Decimal(row["price"]),
+            fee=Decimal(row["fee"]),
+            currency=row["currency"],
+            correlation_id=order["correlation_id"],
+        )
+        for row in (await conn.execute(query)).mappings()
+    ]
 
 
 async def _replace(

@@ -1,5 +1,7 @@
 """Reading the journal back: for the API (newest first) and for rebuilding state after a
-restart (:meth:`JournalReader.orders_open`, :meth:`JournalReader.fills_since`).
+restart (:meth:`JournalReader.orders_open`, :meth:`JournalReader.fills_since`, the router's
+:meth:`JournalReader.router_rebuild`, the risk supervisor's
+:meth:`JournalReader.order_records_since`).
 
 Every method is a coroutine for the store's loop, reading through the store's async engine
 (WAL: a read never waits for the writer, and sees whole transactions only). From the web loop
@@ -24,6 +26,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Column, Select, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.journal.tables import (
     account_snapshots,
@@ -41,16 +44,20 @@ from engine.journal.views import OPEN_STATUSES, AuditEntry, CommandEntry, Journa
 from engine.messages.account import AccountChanged
 from engine.messages.base import Message
 from engine.messages.catalogue import decode
+from engine.messages.orders import SubmitBracket
 from engine.messages.ranking import SignalsRanked
 from engine.messages.risk import RiskDenied
 from engine.messages.trading import (
     OrderFilled,
+    OrderSide,
     OrderStatus,
     PositionChanged,
     Signal,
     SubmitOrder,
     TradeIntent,
 )
+from engine.orders.ids import exit_of, parse_exit_id
+from engine.orders.rebuild import RouterRebuild, signed
 from engine.store.database import Database
 from engine.store.schema import rankings
 
@@ -58,6 +65,7 @@ DEFAULT_LIMIT = 100
 
 _FILL = msgspec.json.Decoder(OrderFilled)
 _ORDER = msgspec.json.Decoder(SubmitOrder)
+_BRACKET = msgspec.json.Decoder(SubmitBracket)
 _SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
 _RANKING = msgspec.json.Decoder(SignalsRanked)
 _DENIAL = msgspec.json.Decoder(RiskDenied)
@@ -114,6 +122,87 @@ class JournalReader:
             .order_by(orders.c.ts_created, orders.c.client_order_id)
         )
         return [_order(row) for row in await self._rows(query)]
+
+    async def router_rebuild(self, since_ns: int) -> RouterRebuild:
+        """What the order router rebuilds after a restart (:mod:`engine.orders.rebuild`).
+
+        The brackets (their ``SubmitBracket``) still to manage: those with an order not ended,
+        whatever their age, and those recorded at or after ``since_ns`` (ns, UTC) whose fills
+        leave a position open (an entry that filled before its exits were recorded). With each
+        bracket every order of it (``<entry>:<role>[.n]``), ended ones too; every other order
+        not ended; the fills of all of these; and the net position of every instrument over
+        every fill recorded.
+        """
+        open_orders = await self.orders_open()
+        candidates: set[str] = set()
+        for record in open_orders:
+            candidates.add(record.client_order_id)
+            parsed = parse_exit_id(record.client_order_id)
+            if parsed is not None:
+                candidates.add(parsed[0])
+        async with self.database.engine.connect() as conn:
+            brackets = await _brackets(conn, candidates, since_ns)
+            grouped: dict[str, list[JournaledOrder]] = {}
+            for entry_id in brackets:
+                upper = entry_id + chr(ord(":") + 1)
+                query = (
+                    select(orders)
+                    .where(
+                        (orders.c.client_order_id == entry_id)
+                        | (
+                            (orders.c.client_order_id > entry_id + ":")
+                            & (orders.c.client_order_id < upper)
+                        )
+                    )
+                    .order_by(orders.c.ts_created, orders.c.client_order_id)
+                )
+                grouped[entry_id] = [
+                    record
+                    for record in (_order(row) for row in await conn.execute(query))
+                    if record.client_order_id == entry_id
+                    or exit_of(entry_id, record.client_order_id)
+                ]
+            wanted = {o.client_order_id for o in open_orders}
+            wanted.update(o.client_order_id for group in grouped.values() for o in group)
+            recorded = await _fills_of(conn, wanted)
+            net = select(fills.c.instrument, fills.c.side, func.sum(fills.c.last_qty)).group_by(
+                fills.c.instrument, fills.c.side
+            )
+            positions: dict[str, int] = {}
+            for instrument, side, quantity in await conn.execute(net):
+                sign = 1 if side == OrderSide.BUY.value else -1
+                positions[instrument] = positions.get(instrument, 0) + sign * int(quantity)
+        by_order: dict[str, list[OrderFilled]] = {}
+        for fill in recorded:
+            by_order.setdefault(fill.client_order_id, []).append(fill)
+        kept: list[SubmitBracket] = []
+        for entry_id, command in brackets.items():
+            group = grouped[entry_id]
+            held = sum(signed(f) for o in group for f in by_order.get(o.client_order_id, []))
+            if held != 0 or any(o.open for o in group):
+                kept.append(command)
+        kept_ids = {command.entry.client_order_id for command in kept}
+        chosen = {o.client_order_id: o for o in open_orders}
+        for entry_id in kept_ids:
+            chosen.update((o.client_order_id, o) for o in grouped[entry_id])
+        restored = sorted(chosen.values(), key=lambda o: (o.ts_created, o.client_order_id))
+        return RouterRebuild(
+            orders=restored,
+            brackets=kept,
+            fills=[f for f in recorded if f.client_order_id in chosen],
+            positions={i: q for i, q in sorted(positions.items()) if q},
+        )
+
+    async def order_records_since(self, since_ns: int) -> list[Message]:
+        """Every order command, event and fill recorded with ``ts_event >= since_ns``, in the
+        order recorded: what the risk supervisor replays after a restart (``since_ns``: the
+        start of its trading day)."""
+        query = (
+            select(order_events.c.event)
+            .where(order_events.c.ts_event >= since_ns)
+            .order_by(order_events.c.id)
+        )
+        return [decode(row.event) for row in await self._rows(query)]
 
     async def order_events(self, client_order_id: str) -> list[Message]:
         """Every command and event recorded for one order, in the order recorded."""
@@ -373,6 +462,46 @@ def _recent(
     tie = table.c.id if "id" in table.c else table.primary_key.columns.values()[0]
     query = select(table).order_by(ts.desc(), tie.desc()).limit(_limit(limit))
     return _filtered(query, table, ts, start_ns, end_ns, instrument=instrument, strategy=strategy)
+
+
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: far below SQLite's bound on variables."""
+
+
+def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[start : start + _IN_CHUNK]
+
+
+async def _brackets(
+    conn: AsyncConnection, entry_ids: set[str], since_ns: int
+) -> dict[str, SubmitBracket]:
+    """``SubmitBracket`` records of ``entry_ids`` or recorded since ``since_ns``, by entry id,
+    oldest first (the first record of an id wins: a repeated write-ahead adds none)."""
+    rows: list[tuple[int, str, bytes]] = []
+    bracket_kind = order_events.c.kind == SubmitBracket.__name__
+    recent = select(order_events.c.id, order_events.c.client_order_id, order_events.c.event)
+    rows.extend(await conn.execute(recent.where(bracket_kind, order_events.c.ts_event >= since_ns)))
+    for chunk in _chunks(entry_ids):
+        named = recent.where(bracket_kind, order_events.c.client_order_id.in_(chunk))
+        rows.extend(await conn.execute(named))
+    found: dict[str, SubmitBracket] = {}
+    for _id, client_order_id, event in sorted(rows, key=lambda row: row[0]):
+        if client_order_id not in found:
+            found[client_order_id] = _BRACKET.decode(event)
+    return found
+
+
+async def _fills_of(conn: AsyncConnection, client_order_ids: set[str]) -> list[OrderFilled]:
+    """The fills of these orders, in the order they happened (ties: as recorded)."""
+    rows: list[tuple[int, int, bytes]] = []
+    for chunk in _chunks(client_order_ids):
+        query = select(fills.c.ts_event, fills.c.id, fills.c.fill).where(
+            fills.c.client_order_id.in_(chunk)
+        )
+        rows.extend(await conn.execute(query))
+    return [_FILL.decode(fill) for _ts, _id, fill in sorted(rows, key=lambda r: (r[0], r[1]))]
 
 
 def _order(row: Any) -> JournaledOrder:

@@ -210,6 +210,23 @@ class JournalWriter:
             if self._thread.is_alive():
                 log.error("journal writer did not finish in time", timeout_s=timeout_s)
 
+    def abandon(self, timeout_s: float = 30.0) -> None:
+        """Stop as ``kill -9`` would stop the process: what is queued and not yet in a
+        transaction is dropped (its futures fail with :class:`JournalClosedError`), a
+        transaction in progress ends as SQLite ends it, the thread stops. For crash tests;
+        the service closes with :meth:`close`. Idempotent."""
+        with self._cond:
+            dropped, self._queue = list(self._queue), collections.deque()
+            self._eager = 0
+            self._closing = True
+            self._cond.notify()
+        for pending in dropped:
+            if pending.prepared is None:
+                pending.future.set_result(None)
+            else:
+                pending.future.set_exception(JournalClosedError("the journal writer was abandoned"))
+        self.close(timeout_s)
+
     def stats(self) -> WriterStats:
         with self._cond:
             return WriterStats(

@@ -12,7 +12,11 @@ drives it. Modules:
   :mod:`~engine.orders.exits`: what a bracket's position needs (stop, targets, OCO,
   trailing, time stop, market close);
 * :mod:`~engine.orders.config`: :class:`RouterConfig`;
-* :mod:`~engine.orders.describe`: ``DescribeOrders``, ``OrdersReport``, ``RouterAnswer``.
+* :mod:`~engine.orders.describe`: ``DescribeOrders``, ``OrdersReport``, ``RouterAnswer``;
+* :mod:`~engine.orders.rebuild`: the book taken back from the journal after a restart
+  (:class:`~engine.orders.rebuild.RouterRebuild`), and :mod:`~engine.orders.reconcile`: the
+  comparison with the venue's book (import them from their modules: the journal's reader
+  imports :mod:`~engine.orders.rebuild`).
 """
 
 from engine.orders.bracket import Bracket, BracketCommand, bracket_problems

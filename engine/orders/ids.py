@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 
-__all__ = ["ExitRole", "entry_order_id", "exit_order_id", "parse_exit_id", "target_role"]
+__all__ = ["ExitRole", "entry_order_id", "exit_of", "exit_order_id", "parse_exit_id", "target_role"]
 
 
 class ExitRole(enum.Enum):
@@ -66,7 +66,16 @@ def exit_order_id(entry_id: str, role: str, nth: int = 1) -> str:
     return base if nth == 1 else f"{base}.{nth}"
 
 
-_EXIT_ID = re.compile(r"^(?P<entry>.+):(?P<role>stop|trail|target(?:[1-9][0-9]*)?|time|flat)(?:\.(?P<nth>[1-9][0-9]*))?$")
+_EXIT_ID = re.compile(
+    r"^(?P<entry>.+):(?P<role>stop|trail|target(?:[1-9][0-9]*)?|time|flat)"
+    r"(?:\.(?P<nth>[1-9][0-9]*))?$"
+)
+
+
+def exit_of(entry_id: str, client_order_id: str) -> bool:
+    """Whether ``client_order_id`` is an exit order id of the bracket ``entry_id``."""
+    parsed = parse_exit_id(client_order_id)
+    return parsed is not None and parsed[0] == entry_id
 
 
 def parse_exit_id(client_order_id: str) -> tuple[str, str, int] | None:

@@ -13,6 +13,8 @@ supervisor (:mod:`actors.risk`) is built from.
 * :mod:`engine.risk.day`: equity, the day's P&L and entries, the losing streak;
 * :mod:`engine.risk.sessions`: open or closed, the entry cutoff and the square-off, per market;
 * :mod:`engine.risk.proposals`: an intent or a manual order made into an order;
+* :mod:`engine.risk.replay`: the day's counts, working orders and losing streak replayed from
+  the journal after a restart;
 * :mod:`engine.risk.messages`: :class:`DescribeRisk` / :class:`RiskReport` and
   :class:`FlattenOrdered`.
 
