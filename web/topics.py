@@ -23,6 +23,7 @@ LIVE_TOPICS: frozenset[str] = frozenset(
         "rankings",  # each scan cycle's ranking, with every candidate's contributions
         "intents",  # the trade intents the ranker picked
         "strategies",  # strategy reloads
+        "reconciliation",  # the books compared with the broker's after a restart
         "orders",  # every order event: submitted, accepted, filled, canceled, rejected, expired
         "fills",
         "positions",  # the ledger's PositionChanged
