@@ -2,6 +2,6 @@
 
 import sys
 
-from troupe.cli import main
+from troupe.cli import entry_point as main
 
 sys.exit(main())

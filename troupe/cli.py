@@ -193,5 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_service(args.config, host=args.host, port=args.port, env=os.environ)
 
 
+def entry_point() -> int:
+    """``troupe``: :func:`main`, quiet when its reader goes away (``troupe ... | head``)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        # The reader stopped reading: not an error of ours. Point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())
