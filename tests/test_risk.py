@@ -703,3 +703,16 @@ def test_the_feeds_price_board_is_the_freshest_last_price(driver: Driver) -> Non
     [bracket] = desk.router
     assert isinstance(bracket, SubmitBracket)
     assert bracket.entry.quantity == 400
+
+
+def test_without_bracket_exits_an_entry_goes_alone_but_its_stop_still_sizes_it(
+    driver: Driver,
+) -> None:
+    desk = Desk(driver, limits=msgspec.structs.replace(LIMITS, bracket_exits=False))
+
+    desk.publish(TOPIC_INTENTS, intent(cid="alone-1"))
+
+    [bracket] = desk.router
+    assert isinstance(bracket, SubmitBracket)
+    assert bracket.exits == ExitPlan()
+    assert bracket.entry.quantity == 2000  # 10,000 risked to the intent's stop 5 below

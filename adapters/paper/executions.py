@@ -88,7 +88,9 @@ def fill_from_bar(venue: PaperVenue, bar: Bar) -> None:
     open_, high, low = (on_tick(p, tick) for p in (bar.open, bar.high, bar.low))
     entry = EntryBar(high=high, low=low, ts_close=bar.ts_close, budget=venue.budget(bar.volume))
     venue.entry_bars[bar.instrument] = entry
-    if bar.trade_count == 0:  # carried forward over a quiet interval: nothing traded
+    if bar.trade_count == 0 and bar.volume == 0:
+        # Carried forward over a quiet interval (or a day with no volume): nothing traded. A
+        # bar from a file that gives volume but no trade count did trade.
         return
     for order in list(venue.working.get(bar.instrument, {}).values()):
         if order.ts_accepted is None or order.ts_accepted > bar.ts_event:

@@ -123,6 +123,14 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             "and the bracket's stop); 0: an entry without a stop is refused.",
         ),
     ] = 1.0
+    bracket_exits: Annotated[
+        bool,
+        Meta(
+            description="true: an entry goes with its stop and target orders (a bracket); "
+            "false: without them, exits come from signals only (the stop still sizes the "
+            "risk). Backtests of a strategy's own exit rule use false.",
+        ),
+    ] = True
     allow_short: Annotated[
         bool,
         Meta(

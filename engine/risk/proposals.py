@@ -150,7 +150,7 @@ def plan_entry(
         ts_event=now_ns,
         ts_init=now_ns,
         entry=entry,
-        exits=ExitPlan(stop=stop, target=target, atr=atr),
+        exits=ExitPlan(stop=stop, target=target, atr=atr) if limits.bracket_exits else ExitPlan(),
         entry_timeout_ns=round(limits.entry_timeout_s * _NS_PER_S) or None,
     )
     proposal = OrderProposal(
