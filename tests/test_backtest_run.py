@@ -5,6 +5,7 @@ the same report.json bytes."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 import talib
 
 from troupe.backtest import BacktestRun, run_backtest
+from troupe.cli import main
 
 BARS = 400
 
@@ -101,3 +103,21 @@ def test_the_same_inputs_give_the_same_report_bytes(
     one = (first.files[0]).read_bytes()
     two = (second.files[0]).read_bytes()
     assert one == two
+
+
+def test_the_command_runs_the_one_instrument_form(tmp_path: Path) -> None:
+    write_daily_csv(tmp_path / "daily.csv")
+    args = [
+        "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
+        "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
+        "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+
+    assert main(["backtest", *args]) == 0
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["trades"]) == len(
+        reference_trades(write_daily_csv(tmp_path / "x.csv"), 10, 30)
+    )
+    assert main(["backtest", *args[:-2], "--out", str(tmp_path / "o2"), "--param", "nope"]) == 2
+    assert main(["backtest", *args, "--stop-loss-pct", "2"]) == 2  # not built yet: refused

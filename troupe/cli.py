@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     verbs.add_parser(
+        "backtest",
+        help="run a strategy over a CSV of bars through the engine's actors",
+        description="The one-instrument form. Run `troupe backtest --help` for its options.",
+        add_help=False,
+    )
+    verbs.add_parser(
         "list-strategies",
         help="list the built-in strategies, their rules and parameters",
         description="Print each built-in strategy with its exact rule and its parameters "
@@ -168,6 +174,10 @@ def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["backtest"]:
+        from troupe.backtest_cli import main as backtest  # noqa: PLC0415
+
+        return backtest(argv[1:])
     if argv[:1] == ["trades-to-ohlcv"]:
         # Its own parser, so its --help lists its options (and it stays usable on its own).
         from troupe.trades_to_ohlcv import main as trades_to_ohlcv  # noqa: PLC0415
