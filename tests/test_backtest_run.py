@@ -116,6 +116,12 @@ def test_the_command_runs_the_one_instrument_form(tmp_path: Path) -> None:
     assert main(["backtest", *args]) == 0
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert (
+        "<svg" in page
+        and "<script" not in page
+        and "http" not in page.lower().replace("http-equiv", "")
+    )
     assert len(report["trades"]) == len(
         reference_trades(write_daily_csv(tmp_path / "x.csv"), 10, 30)
     )

@@ -56,6 +56,7 @@ from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
 from engine.strategy_vault import StrategyVault
+from troupe.backtest_html import write_backtest_html
 from troupe.strategies import HostServices, strategies_supervisor
 
 _DAY_NS = 86_400 * 1_000_000_000
@@ -91,7 +92,8 @@ class BacktestResult:
 
 
 def run_backtest(run: BacktestRun) -> BacktestResult:
-    """Run ``run``; write ``report.json``, ``equity.csv`` and ``fills.csv`` into ``run.out``.
+    """Run ``run``; write ``report.json``, ``equity.csv``, ``fills.csv`` and ``report.html``
+    into ``run.out``.
     Raises ``ValueError`` naming a bad option, ``ReplayError`` for a bad file."""
     run.out.mkdir(parents=True, exist_ok=True)
     if run.qty < 1:
@@ -213,10 +215,12 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
         start_cash=run.cash,
         settings=_settings(run, interval),
     )
+    title = f"{run.strategy} on {run.instrument}"
     files = [
         write_report(run.out, report),
         write_equity_csv(run.out, equity, run.timezone),
         write_fills_csv(run.out, fills, run.timezone),
+        write_backtest_html(run.out / "report.html", title, report, equity, bars),
     ]
     return BacktestResult(report=report, fills=fills, bars=len(bars), files=files)
 
