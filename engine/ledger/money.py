@@ -17,6 +17,7 @@ their reported sum by a minor unit (realised + unrealised against equity - start
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from fractions import Fraction
 
@@ -53,17 +54,33 @@ def minor_unit_places(currency: str) -> int:
         ) from None
 
 
-def round_to_places(amount: Decimal | Fraction | int, places: int) -> Decimal:
-    """``amount`` rounded half to even to ``places`` decimal places, exactly.
+_EXACT = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.Inexact])
+"""Room for 100 digits: every money figure fits, so quantizing and scaling stay exact (an
+amount that did not fit would raise rather than lose digits)."""
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(19)}
 
-    A ``Fraction`` is rounded by integer arithmetic (no intermediate ``Decimal`` context can
-    lose digits of a long numerator); the result always has exactly ``places`` places.
+
+def round_to_places(amount: Decimal | Fraction | int, places: int) -> Decimal:
+    """``amount`` rounded half to even to ``places`` decimal places, exactly; the result
+    always has exactly ``places`` places, and a zero is never negative.
+
+    A ``Decimal`` is quantized in a 100-digit context; a ``Fraction`` is rounded by integer
+    arithmetic (no context can lose digits of a long numerator). This runs for every figure of
+    every account the ledger publishes, so it avoids building a Fraction when it can.
     """
-    # round() on a Fraction rounds half to even, exactly; building the Decimal from its digits
-    # (not by scaleb) keeps every digit whatever the context's precision.
-    units = round(Fraction(amount) * 10**places)
-    digits = tuple(int(digit) for digit in str(abs(units)))
-    return Decimal((1 if units < 0 else 0, digits, -places))
+    if isinstance(amount, Decimal):
+        quantum = _QUANTUM.get(places) or Decimal(1).scaleb(-places)
+        # Rounding is expected here: only Inexact is trapped, and quantize signals Inexact
+        # when it rounds; the quiet local context lets it round.
+        rounded = amount.quantize(quantum, rounding=decimal.ROUND_HALF_EVEN, context=_ROUNDING)
+    else:
+        # round() on a Fraction rounds half to even, exactly.
+        units = round(Fraction(amount) * 10**places)
+        rounded = Decimal(units).scaleb(-places, context=_EXACT)
+    return rounded if rounded else rounded.copy_abs()  # no "-0.00"
+
+
+_ROUNDING = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def round_price(price: Fraction | Decimal, min_places: int) -> Decimal:
