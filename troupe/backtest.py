@@ -113,8 +113,9 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
         calendar=CALENDAR,
     )
     runtime = SimulatedRuntime(start_ns=bars[0].ts_event, seed=run.seed)
-    for stale in ("journal.db", "paper.db"):  # a run starts from nothing
-        (run.out / stale).unlink(missing_ok=True)
+    for name in ("journal.db", "paper.db"):  # a run starts from nothing (WAL files too)
+        for suffix in ("", "-wal", "-shm"):
+            (run.out / f"{name}{suffix}").unlink(missing_ok=True)
     database = Database(f"sqlite+aiosqlite:///{run.out / 'journal.db'}")
     writer = JournalWriter(database)
     broker = PaperBroker(
