@@ -94,6 +94,12 @@ def test_the_trades_are_the_reference_loops(runs: tuple[Any, Any, list[dict[str,
     ]
     assert got == expected
     assert all(t.qty == 10 and t.exit_reason == "signal" for t in first.report.trades)
+    # Every file report.json names is there: 2 orders (entry, exit) per trade in orders.csv.
+    out = first.files[0].parent
+    for name in (first.report.equity, first.report.orders, first.report.fills):
+        assert (out / name).is_file(), name
+    orders = (out / first.report.orders).read_text().splitlines()
+    assert len(orders) - 1 == 2 * len(expected)
 
 
 def test_the_same_inputs_give_the_same_report_bytes(

@@ -38,6 +38,7 @@ from engine.backtest.report import (
     build_report,
     write_equity_csv,
     write_fills_csv,
+    write_orders_csv,
     write_report,
 )
 from engine.calendars import AlwaysOpenCalendar
@@ -51,6 +52,7 @@ from engine.messages.orders import TOPIC_FILLS
 from engine.messages.ranking import Penalties, ScoringConfig
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RouterConfig
+from engine.orders.describe import DescribeOrders
 from engine.risk.limits import RiskLimits
 from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
@@ -92,8 +94,8 @@ class BacktestResult:
 
 
 def run_backtest(run: BacktestRun) -> BacktestResult:
-    """Run ``run``; write ``report.json``, ``equity.csv``, ``fills.csv`` and ``report.html``
-    into ``run.out``.
+    """Run ``run``; write ``report.json``, ``equity.csv``, ``fills.csv``, ``orders.csv`` and
+    ``report.html`` into ``run.out``.
     Raises ``ValueError`` naming a bad option, ``ReplayError`` for a bad file."""
     run.out.mkdir(parents=True, exist_ok=True)
     if run.qty < 1:
@@ -200,6 +202,9 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
     try:
         runtime.start(tree)
         runtime.run(until_ns=bars[-1].ts_close + (bars[-1].ts_close - bars[-1].ts_event))
+        now = runtime.now_ns()
+        described = runtime.ask("router", DescribeOrders(ts_event=now, ts_init=now))
+        orders = list(reversed(described.orders))  # oldest first
         runtime.stop()
     finally:
         writer.close()
@@ -221,6 +226,7 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
         write_report(run.out, report),
         write_equity_csv(run.out, equity, run.timezone),
         write_fills_csv(run.out, fills, run.timezone),
+        write_orders_csv(run.out, orders, run.timezone),
         write_backtest_html(run.out / "report.html", title, report, equity, bars),
     ]
     return BacktestResult(report=report, fills=fills, bars=len(bars), files=files)
