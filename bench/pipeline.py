@@ -68,7 +68,7 @@ from engine.messages.ranking import Penalties, ScoringConfig
 from engine.messages.trading import LiquiditySide, OrderFilled, OrderSide, SubmitOrder
 from engine.orders.config import RateLimit, RouterConfig
 from engine.price_board import PriceBoard
-from engine.risk.limits import RiskLimits
+from engine.risk.limits import RiskLimits, checks_off
 from engine.runtime_config import RuntimeConfig
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
@@ -214,22 +214,8 @@ def instruments(count: int = INSTRUMENTS) -> dict[str, Instrument]:
 
 def open_limits() -> RiskLimits:
     """Limits that let every trigger through: this measures the path, not the rules."""
-    return RiskLimits(
-        max_order_notional=1e12,
-        fat_finger_pct=0.0,
-        max_orders_per_s=1000.0,
-        order_burst=1000,
-        max_position_notional=1e12,
-        max_open_trades=0,
-        max_trades_per_day=0,
-        max_portfolio_heat_pct=0.0,
-        risk_per_trade_pct=0.0,
-        max_consecutive_losses=0,
-        max_daily_loss_pct=0.0,
-        sizing="fixed_qty",
-        sizing_quantity=1,
-        square_off={},
-        entry_cutoff={},
+    return checks_off(
+        RiskLimits(sizing="fixed_qty", sizing_quantity=1, square_off={}, entry_cutoff={})
     )
 
 

@@ -56,7 +56,7 @@ from bench.figures import (
     report,
 )
 from engine.bar_history import ListHistory
-from engine.indicators import Indicator, ema, rsi, sma
+from engine.indicators import Indicator, IndicatorSet, ema, rsi, sma
 from engine.messages.market import Bar
 from engine.messages.ranking import TOPIC_SIGNALS
 from engine.messages.trading import OrderSide
@@ -136,12 +136,6 @@ class BarPaths:
 
 def warmup_bars() -> int:
     """Bars the bench strategy needs before its first signal."""
-    plan = _plans(["BENCH:S000"])[0]
-    from actors.strategy_host import check_plan  # noqa: PLC0415
-
-    check_plan(plan)
-    from engine.indicators import IndicatorSet  # noqa: PLC0415
-
     return IndicatorSet(EveryBar(EveryBarParams()).indicators()).warmup
 
 

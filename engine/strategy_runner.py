@@ -111,6 +111,12 @@ class StrategyRunner:
         self._signal_ns: int | None = None
         self._signal_seq = 0
         self._fills: list[str] = []
+        self._snapped: tuple[Any, ...] | None = None
+        """What the last snapshot held (state, position, bar count, signal time and seq)."""
+        params = msgspec.to_builtins(strategy.params)
+        assert isinstance(params, dict)
+        self._params_builtins: dict[str, Any] = params
+        """The parameters as plain values (frozen: converted once, not per snapshot)."""
         self._accepted_ns: list[int] | None = []
         """``ts_event`` of every bar taken before :meth:`start` (for :meth:`restore`'s count);
         ``None`` once started, so it does not grow through the day."""
@@ -249,7 +255,7 @@ class StrategyRunner:
         """Whether a new :meth:`snapshot` would hold anything the last one did not (the
         strategy's ``state``, the position, the bar count, the signal sequence). Cheap: lets a
         host skip the snapshot after ticks that changed nothing."""
-        snapped: tuple[Any, ...] | None = getattr(self, "_snapped", None)
+        snapped = self._snapped
         if snapped is None:
             return True
         now = (self._position, self._bar_count, self._signal_ns, self._signal_seq)
@@ -463,10 +469,4 @@ class StrategyRunner:
         self._bar_length_ns = bar.ts_close - bar.ts_event
 
     def _params(self) -> dict[str, Any]:
-        # Parameters are frozen: converted once, not on every snapshot (one per bar).
-        cached: dict[str, Any] | None = getattr(self, "_params_cache", None)
-        if cached is None:
-            params = msgspec.to_builtins(self.strategy.params)
-            assert isinstance(params, dict)
-            cached = self._params_cache = params
-        return cached
+        return self._params_builtins

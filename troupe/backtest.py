@@ -53,7 +53,7 @@ from engine.messages.ranking import Penalties, ScoringConfig
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RouterConfig
 from engine.orders.describe import DescribeOrders
-from engine.risk.limits import RiskLimits
+from engine.risk.limits import RiskLimits, checks_off
 from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
@@ -251,7 +251,7 @@ def _feed_broker(broker: PaperBroker, message: object) -> None:
 def _limits(run: BacktestRun) -> RiskLimits:
     """Fixed quantity entries, exits by the strategy's signals only; with ``risk`` off, every
     limit off but cash."""
-    base = RiskLimits(
+    limits = RiskLimits(
         sizing="fixed_qty",
         sizing_quantity=run.qty,
         bracket_exits=False,
@@ -260,28 +260,7 @@ def _limits(run: BacktestRun) -> RiskLimits:
         trading_day_tz=run.timezone,
         entry_timeout_s=0.0,
     )
-    if run.risk:
-        return base
-    return RiskLimits(
-        sizing="fixed_qty",
-        sizing_quantity=run.qty,
-        bracket_exits=False,
-        square_off={},
-        entry_cutoff={},
-        trading_day_tz=run.timezone,
-        entry_timeout_s=0.0,
-        max_order_notional=1e18,
-        fat_finger_pct=0.0,
-        max_orders_per_s=1e9,
-        order_burst=10**9,
-        max_position_notional=1e18,
-        max_open_trades=0,
-        max_trades_per_day=0,
-        risk_per_trade_pct=0.0,
-        max_portfolio_heat_pct=0.0,
-        max_consecutive_losses=0,
-        max_daily_loss_pct=0.0,
-    )
+    return limits if run.risk else checks_off(limits)
 
 
 def _one_per_bar(points: list[EquityPoint], bars: list[BarRow]) -> list[EquityPoint]:

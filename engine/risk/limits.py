@@ -322,3 +322,23 @@ def _check_number(name: str, value: object, *, low: float, open_low: bool = Fals
     if not number or not math.isfinite(value) or value < low or (open_low and value == low):  # type: ignore[operator, arg-type]
         bound = f"> {low:g}" if open_low else f">= {low:g}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def checks_off(limits: RiskLimits) -> RiskLimits:
+    """``limits`` with every check off but available cash (``troupe backtest --risk off``,
+    and benchmarks that measure the path, not the rules): no notional, position, trade-count,
+    per-trade risk, heat, fat-finger, loss or rate limit; sizing and sessions unchanged."""
+    return msgspec.structs.replace(
+        limits,
+        max_order_notional=1e18,
+        fat_finger_pct=0.0,
+        max_orders_per_s=1e9,
+        order_burst=10**9,
+        max_position_notional=1e18,
+        max_open_trades=0,
+        max_trades_per_day=0,
+        risk_per_trade_pct=0.0,
+        max_portfolio_heat_pct=0.0,
+        max_consecutive_losses=0,
+        max_daily_loss_pct=0.0,
+    )
