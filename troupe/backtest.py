@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from actors.bar_aggregator import bars_topic
 from actors.feed import Feed, FeedConfig
 from actors.journal import Journal
@@ -82,6 +84,8 @@ class BacktestRun:
     currency: str = "INR"
     risk: bool = True
     """False: every risk check off but available cash."""
+    stop_loss_pct: float = 0.0
+    """Each entry's protective stop this % from its fill price; 0: none."""
     seed: int = 0
 
 
@@ -260,6 +264,8 @@ def _limits(run: BacktestRun) -> RiskLimits:
         trading_day_tz=run.timezone,
         entry_timeout_s=0.0,
     )
+    if run.stop_loss_pct:
+        limits = msgspec.structs.replace(limits, stop_loss_pct=run.stop_loss_pct)
     return limits if run.risk else checks_off(limits)
 
 
