@@ -40,9 +40,10 @@ pending marks, at most every               taken into the book; an equity point;
 a ``QuoteTick``, a non-finite or <= 0      ignored
 price
 the trading day changes (local midnight    today's realised P&L and fees restart at 0;
-in ``time_zone``: by the runtime clock, a  ``AccountChanged``
-timer at midnight, or a fill's
-``ts_event``, replayed or not)
+in ``time_zone``: by the runtime clock, a  ``AccountChanged`` if they were not 0 (a day
+timer at midnight, or a fill's             without fills changes nothing: a backtest of
+``ts_event``, replayed or not)             daily bars would publish the same account
+                                           every bar)
 ``DescribeLedger`` (an ask)                answered with a :class:`LedgerSnapshot`
 ``equity_sink`` raises                     logged and counted (``failed_sinks``); the book
                                            and the publications go on
@@ -373,7 +374,9 @@ class Ledger(Actor):
     @handles(_DayDue)
     def on_day_due(self, _due: _DayDue) -> None:
         now = self.ctx.now_ns()
-        if self._advance_day(now):
+        book = self.book
+        had_figures = bool(book.realized_today or book.fees_today)
+        if self._advance_day(now) and had_figures:
             self._publish_account(now)
         self.ctx.schedule_once(max(0, self.trading_day.next_start(now) - now), _DayDue())
 

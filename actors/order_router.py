@@ -42,6 +42,11 @@ the entry timeout                          remainder is canceled at the timeout
                                            bracket's exits itself: their quantity is refused)
 ``CancelAllOrders``                        every live order (of the instrument) canceled, its
                                            brackets released
+``ClosePosition`` (an exit signal, the     the same for the instrument, then, once each of
+kill switch, the square-off)               those orders ended, the closing orders for at
+                                           most the position the router's fills hold: a
+                                           stop that filled first is never doubled by the
+                                           exit (:mod:`actors.order_router_closing`)
 ``DescribeOrders``                         an ``OrdersReport``, newest first
 a crash                                    the next incarnation keeps the book
                                            (:class:`~actors.order_router_memory.RouterMemory`)
@@ -68,7 +73,7 @@ from engine.context import Context
 from engine.execution_client import ExecutionClient
 from engine.instruments.instrument import Instrument
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
-from engine.messages.orders import TOPIC_ORDERS, CancelAllOrders, SubmitBracket
+from engine.messages.orders import TOPIC_ORDERS, SubmitBracket
 from engine.messages.trading import (
     CancelOrder,
     ModifyOrder,
@@ -239,27 +244,6 @@ class OrderRouter(RecoverySide):
         self.memory.outbox.push(command)
         self.settle()
         return RouterAnswer(ok=True, order=order.view())
-
-    @handles(CancelAllOrders)
-    def on_cancel_all(self, command: CancelAllOrders) -> RouterAnswer:
-        instrument = command.instrument
-        for bracket in self.memory.brackets.values():
-            if instrument is None or bracket.entry.instrument == instrument:
-                bracket.release()
-                self.dirty[bracket.entry_id] = None
-        canceled = []
-        for order in list(self.memory.orders.values()):
-            if order.live and (instrument is None or order.order.instrument == instrument):
-                canceled.append(order.client_order_id)
-                self.cancel_order(order.client_order_id, command.reason or "cancel all")
-        self.ctx.log.warning(
-            "cancel all orders",
-            instrument=instrument,
-            canceled=len(canceled),
-            reason=command.reason,
-        )
-        self.settle()
-        return RouterAnswer(ok=True, reason=f"canceling {len(canceled)} orders", canceled=canceled)
 
     @handles(DescribeOrders)
     def on_describe(self, ask: DescribeOrders) -> OrdersReport:

@@ -193,6 +193,9 @@ class OrderDesk(Actor):
             else:
                 return  # it ended while it waited
             self._call("submit", client_order_id, self.client.submit, request)
+            reason = self.memory.cancel_when_sent.pop(client_order_id, None)
+            if reason is not None:  # taken by the loop that is pumping: cancels go first
+                self.cancel_order(client_order_id, reason)
         elif not order.working:
             return  # a modify or cancel of an order that ended while it waited
         elif isinstance(request, ModifyOrder):
@@ -284,6 +287,7 @@ class OrderDesk(Actor):
         memory.trouble.pop(client_order_id, None)
         memory.last_cancel.pop(client_order_id, None)
         memory.last_modify.pop(client_order_id, None)
+        memory.cancel_when_sent.pop(client_order_id, None)
         memory.outbox.withdraw(client_order_id)
         bracket = self.bracket_of(order)
         if bracket is None:
@@ -326,8 +330,13 @@ class OrderDesk(Actor):
         if self.dirty:
             self.ctx.log.error("bracket upkeep did not settle", brackets=list(self.dirty))
             self.dirty.clear()
+        self.send_closes()
         self.pump()
         self.after_settle()
+
+    def send_closes(self) -> None:
+        """What the closing side sends once the orders it waits on have ended (a no-op
+        here: :mod:`actors.order_router_closing`)."""
 
     def after_settle(self) -> None:
         """What the recovery side checks at the end of every handler (a no-op here)."""

@@ -21,10 +21,11 @@ import random
 from actors.order_router_outbox import Outbox
 from engine.messages.trading import CancelOrder, ModifyOrder, OrderFilled
 from engine.orders.bracket import Bracket
+from engine.orders.closing import ClosePosition
 from engine.orders.config import RouterConfig
 from engine.orders.order import TrackedOrder
 
-__all__ = ["Counts", "FillRetry", "PendingWrite", "RouterMemory", "Trouble"]
+__all__ = ["Counts", "FillRetry", "PendingClose", "PendingWrite", "RouterMemory", "Trouble"]
 
 PendingWrite = str | OrderFilled
 """An order's client order id (sent once recorded), or a fill (published once recorded)."""
@@ -42,6 +43,20 @@ class Trouble:
     due_ns: int | None = None
     """When the venue is to be asked about the order; ``None`` while nothing is scheduled
     (a query in flight, or the order sent again)."""
+
+
+@dataclasses.dataclass
+class PendingClose:
+    """A :class:`~engine.orders.closing.ClosePosition` waiting for the instrument's orders it
+    canceled to end before its own go out."""
+
+    command: ClosePosition
+    waiting: set[str]
+    """Client order ids of the orders that were live when it arrived, not yet ended."""
+
+    @property
+    def instrument(self) -> str:
+        return self.command.orders[0].instrument
 
 
 @dataclasses.dataclass
@@ -85,6 +100,12 @@ class RouterMemory:
         self.last_cancel: dict[str, CancelOrder] = {}
         """The cancel last asked of each order (sent again if its fate was unknown)."""
         self.last_modify: dict[str, ModifyOrder] = {}
+        self.closing: list[PendingClose] = []
+        """Positions to close once their instrument's orders have ended, oldest first (not
+        journaled: after a process restart the supervisor decides again)."""
+        self.cancel_when_sent: dict[str, str] = {}
+        """Protective stops to cancel (with the reason) as soon as they are sent: a close
+        arrived while their record was on its way to the journal."""
         self.finished: set[str] = set()
         """Entry ids of brackets that are done (kept: a late fill can wake one up)."""
         self.trailing: dict[str, dict[str, None]] = {}

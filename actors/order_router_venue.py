@@ -38,7 +38,8 @@ restart, not yet confirmed                   (:mod:`actors.order_router_recovery
 
 from __future__ import annotations
 
-from actors.order_router_desk import OrderDesk, replace_ids
+from actors.order_router_closing import ClosingDesk
+from actors.order_router_desk import replace_ids
 from actors.order_router_memory import Trouble
 from actors.order_router_relay import (
     JournalRetryDue,
@@ -74,7 +75,7 @@ ENDED_BY_REPORT = {
 _ARRIVAL_ONLY = frozenset({"submit", "query"})
 
 
-class VenueSide(OrderDesk):
+class VenueSide(ClosingDesk):
     """Venue events and transport errors; see the module doc."""
 
     # -- events ------------------------------------------------------------------------------

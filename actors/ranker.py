@@ -11,7 +11,10 @@ sent directly)                             instrument), replacing an older one; 
                                            than the last one picked for that key, is ignored
 ``cycle="bar"``: the first bar of a new    a cycle ``settle_ns`` later, so the signals the
 close (``ts_close`` later than any seen)   strategies make from that close's bars arrive
-                                           first; more bars with that close join it
+                                           first; more bars with that close join it. With
+                                           ``settle_ns=0`` (backtests): once the instant
+                                           has settled (``ctx.schedule_settled``), every
+                                           host having had its bar, without moving the clock
 ... a bar of a later close arrives while   the pending cycle runs at once (for the earlier
 a cycle is pending                         close) and the new close waits its own
                                            ``settle_ns``: one cycle per close, whatever the
@@ -204,7 +207,9 @@ class Ranker(Actor):
         live = self.live.get(key)
         if live is not None and signal.ts_event < live.ts_event:
             return  # arrived late: the live one is newer
-        if signal.ts_event <= self.consumed.get(key, -1):
+        consumed = self.consumed.get(key)
+        if consumed is not None and signal.ts_event <= consumed:
+            # (times before 1970 are negative: no default stands in for "none yet")
             return  # the one picked already, or older: acting on it again would trade twice
         self.live[key] = signal
         if self.cycle == "signal":  # tick-driven strategies: no wait for a bar or a timer
@@ -235,7 +240,12 @@ class Ranker(Actor):
             self.pending = None
             self.run_cycle(self.last_close)
         self.last_close = bar.ts_close
-        self.pending = self.ctx.schedule_once(self.settle_ns, ScanDue(bar.ts_close))
+        due = ScanDue(bar.ts_close)
+        self.pending = (
+            self.ctx.schedule_once(self.settle_ns, due)
+            if self.settle_ns
+            else self.ctx.schedule_settled(due)
+        )
 
     @handles(MarketData)
     def on_other_market_data(self, _data: MarketData) -> None:

@@ -11,14 +11,29 @@ a ``TradeIntent`` (on ``intents`` or sent)  an entry: sized (:mod:`engine.risk.s
                                             ``<correlation_id>:entry`` (MARKET, or LIMIT at
                                             the intent's entry price) with the intent's
                                             stop (or ``default_stop_pct``) and target on the
-                                            tick; or ``RiskDenied`` on ``risk``
-... on the other side of a position (a      an exit: ``CancelAllOrders`` for the instrument
-SELL when long, a BUY when short)           (its bracket's stop and target), then MARKET
-                                            order(s) ``<correlation_id>:exit`` for the whole
-                                            position; refused when an exit for all of it is
-                                            already working, when HALTED, or the market is
-                                            closed; answered with the orders sent
-... a SELL when flat, long only             ``RiskDenied`` (``zero_size``): nothing to exit
+                                            tick, or with ``stop_loss_pct`` its stop that %
+                                            from the entry's average fill price
+                                            (:mod:`engine.risk.proposals`); or
+                                            ``RiskDenied`` on ``risk``
+... on the other side of a position (a      an exit: a ``ClosePosition`` to ``router`` with
+SELL when long, a BUY when short), or       MARKET order(s) ``<correlation_id>:exit`` for
+exit-only (``exit_only``) with a position   the whole position, counting fills the ledger
+or an entry that may have filled            has not reported yet and working entries that
+                                            may fill (:meth:`Exposure.exit_units
+                                            <engine.risk.exposure.Exposure.exit_units>`):
+                                            the router cancels the instrument's orders (the
+                                            bracket's stop and target, an entry's
+                                            remainder: one cancels the other) and, once
+                                            they ended, sends the exit for at most the
+                                            position left, so a stop that filled first is
+                                            never doubled into a reversal
+                                            (:mod:`engine.orders.closing`); refused when
+                                            an exit for all of it is already working, when
+                                            HALTED, or the market is closed; answered with
+                                            the orders asked
+... a SELL when flat, long only; an         ``RiskDenied`` (``zero_size``): nothing to exit
+exit-only intent (``exit_only``) that       (after a stop closed the position, the
+does not reduce a position                  strategy's exit signal is refused here)
 ... seen before (same correlation id)       ignored; answered with the first decision
 a ``SubmitOrder`` sent here (manual order)  the same checks (an exit if it only reduces the
                                             position; long only, a SELL beyond the position
@@ -27,15 +42,16 @@ a ``SubmitOrder`` sent here (manual order)  the same checks (an exit if it only 
                                             sent or the ``RiskDenied``
 a price that is not a finite number > 0     ``RiskDenied`` (``price_band``)
 state REDUCING / HALTED (``state``)         exits only / nothing
-``FlattenAll`` (kill switch)                ``CancelAllOrders`` and a MARKET order closing
-                                            each position to ``router``, ``HaltTrading`` to
-                                            ``trading``; answered (and published on
-                                            ``risk``) with ``FlattenOrdered``
+``FlattenAll`` (kill switch)                ``CancelAllOrders`` and a ``ClosePosition``
+                                            (MARKET orders) for each position to
+                                            ``router``, ``HaltTrading`` to ``trading``;
+                                            answered (and published on ``risk``) with
+                                            ``FlattenOrdered``
 ``AccountChanged``: the day's loss past     the same flatten and halt, once per day
 the daily loss limit
 a market's square-off time                  its instruments' orders canceled, their
-                                            positions closed at market (no halt); the next
-                                            session's square-off is set
+                                            positions closed at market (``ClosePosition``,
+                                            no halt); the next session's square-off is set
 a losing trade closes (``PositionChanged``  the streak grows; at ``max_consecutive_losses``
 back to 0)                                  entries pause for ``loss_cooldown_s``; a
                                             winning or flat trade resets it
@@ -95,6 +111,7 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
+from engine.orders.closing import ClosePosition
 from engine.price_board import PriceBoard
 from engine.risk.checks import (
     MOMENT_CHECKS,
@@ -228,14 +245,19 @@ class RiskSupervisor(Actor):
         instrument = self.instruments.get(intent.instrument)
         if instrument is None:
             return self._deny(key, RiskCode.INSTRUMENT_BANNED, _unknown(intent.instrument))
-        position = self.exposure.position(instrument.id)
-        if position and (intent.side is OrderSide.SELL) == (position > 0):
-            return self._exit(intent, instrument, position, now)
+        position = self.exposure.position_seen(instrument.id)
+        if intent.exit_only or (position and (intent.side is OrderSide.SELL) == (position > 0)):
+            # Fills the ledger has not reported yet count (an entry filled at this bar's open).
+            units = self.exposure.exit_units(instrument.id, intent.side)
+            if units > 0:
+                return self._exit(intent, instrument, units, now)
         view = self._view(instrument, now)
         # The moment first: a halted engine says "halted", not "nothing to size".
         bare = OrderProposal(instrument=instrument, side=intent.side, quantity=0, price=_ZERO)
         denial = first_denial(bare, view, self.limits, MOMENT_CHECKS)
         if denial is None:
+            if intent.exit_only:
+                return self._deny(key, RiskCode.ZERO_SIZE, _nothing_to_exit(intent, position))
             if intent.side is OrderSide.SELL and not self.limits.allow_short:
                 return self._deny(key, RiskCode.ZERO_SIZE, _no_short(position, None))
             plan = plan_entry(
@@ -255,14 +277,13 @@ class RiskSupervisor(Actor):
                 return plan.bracket
         return self._deny(key, denial.code, Failure(denial.message, denial.figures))
 
-    def _exit(
-        self, intent: TradeIntent, instrument: Instrument, position: int, now: int
-    ) -> Decision:
+    def _exit(self, intent: TradeIntent, instrument: Instrument, units: int, now: int) -> Decision:
+        """Close ``units`` (at most: the router sends no more than it holds)."""
         key = (instrument.id, intent.strategy, intent.correlation_id)
         orders = split_orders(
             instrument=instrument,
             side=intent.side,
-            quantity=abs(position),
+            quantity=units,
             base_id=f"{intent.correlation_id}:exit",
             strategy=intent.strategy,
             correlation_id=intent.correlation_id,
@@ -280,20 +301,18 @@ class RiskSupervisor(Actor):
         if denial is not None:
             return self._deny(key, denial.code, Failure(denial.message, denial.figures))
         working = self.exposure.working_exit_quantity(instrument.id)
-        if working >= abs(position):
+        if working >= units:
             return self._deny(
                 key,
                 RiskCode.ZERO_SIZE,
                 Failure(
-                    f"an exit for the whole position ({abs(position)}) is already working",
-                    {"position": figure(position), "working_exit": figure(working)},
+                    f"an exit for the whole position ({units}) is already working",
+                    {"position": figure(units), "working_exit": figure(working)},
                 ),
             )
-        # The bracket's stop and target would close the position a second time.
-        self._cancel_all(f"exit {intent.correlation_id}", instrument.id, now)
-        for order in orders:
-            self._track(order, reference, None, is_exit=True)
-            self.ctx.send(self.router, order)
+        # The router cancels the bracket's stop and target (they would close the position a
+        # second time) and sends the exit for no more than what they left open.
+        self._close(orders, reference, f"exit {intent.correlation_id}", now)
         return orders
 
     @handles(SubmitOrder)
@@ -361,7 +380,9 @@ class RiskSupervisor(Actor):
         exposure = self.exposure
         in_scope = [
             instrument_id
-            for instrument_id in sorted(set(exposure.positions()) | exposure.working_instruments())
+            for instrument_id in sorted(
+                exposure.instruments_seen() | exposure.working_instruments()
+            )
             if market is None or self._market_of(instrument_id) == market
         ]
         for instrument_id in [None] if market is None else in_scope:
@@ -373,13 +394,14 @@ class RiskSupervisor(Actor):
             if instrument is None:
                 self.ctx.log.error("cannot close a position: unknown instrument", id=instrument_id)
                 continue
-            reference = self._reference_price(instrument_id)
-            for order in closing_orders(
-                instrument, exposure.position(instrument_id), tag=tag, now_ns=now
-            ):
-                self._track(order, reference, None, is_exit=True)
-                self.ctx.send(self.router, order)
-                orders.append(order)
+            # With the fills the ledger has not reported yet (the router sends no more than it
+            # holds).
+            closing = closing_orders(
+                instrument, exposure.position_seen(instrument_id), tag=tag, now_ns=now
+            )
+            if closing:
+                self._close(closing, self._reference_price(instrument_id), reason, now)
+                orders.extend(closing)
         if halt:
             self.state = TradingState.HALTED  # at once: the echo on ``state`` comes later
             self.ctx.send(self.trading, HaltTrading(ts_event=now, ts_init=now, reason=reason))
@@ -423,6 +445,8 @@ class RiskSupervisor(Actor):
     @handles(OrderFilled)
     def on_fill(self, fill: OrderFilled) -> None:
         self.exposure.fill(fill.client_order_id, fill.trade_id, fill.last_qty)
+        signed = fill.last_qty if fill.side is OrderSide.BUY else -fill.last_qty
+        self.exposure.fill_seen(fill.instrument, fill.trade_id, signed)
 
     @handles(OrderRejected)
     def on_rejected(self, event: OrderRejected) -> None:
@@ -566,6 +590,16 @@ class RiskSupervisor(Actor):
             )
         )
 
+    def _close(self, orders: list[SubmitOrder], reference: Decimal, reason: str, now: int) -> None:
+        """Ask the router to close a position with ``orders`` (it cancels the instrument's
+        working orders first, and never sends more than the position it holds)."""
+        self.exposure.forget_working(orders[0].instrument)
+        for order in orders:
+            self._track(order, reference, None, is_exit=True)
+        self.ctx.send(
+            self.router, ClosePosition(ts_event=now, ts_init=now, orders=orders, reason=reason)
+        )
+
     def _cancel_all(self, reason: str, instrument: str | None, now: int) -> None:
         self.ctx.send(
             self.router,
@@ -610,6 +644,14 @@ def _day_start(now_ns: int, tz: str) -> int:
 
 def _unknown(instrument: str) -> Failure:
     return Failure(f"{instrument} is not in the instrument master", {"instrument": instrument})
+
+
+def _nothing_to_exit(intent: TradeIntent, position: int) -> Failure:
+    return Failure(
+        f"an exit-only {intent.side.value} with no position it reduces (a stop or another "
+        "exit may have closed it)",
+        {"position": figure(position)},
+    )
 
 
 def _no_short(position: int, quantity: int | None) -> Failure:

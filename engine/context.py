@@ -69,6 +69,14 @@ class Context(abc.ABC):
         """Deliver ``message`` to this actor once, ``delay_ns`` from now (>= 0)."""
 
     @abc.abstractmethod
+    def schedule_settled(self, message: Any) -> Timer:
+        """Deliver ``message`` to this actor once the present instant has settled. On the
+        simulated runtime: after every message of the current simulated time has been handled
+        (what a backtest's "when everyone has answered this bar" needs, without moving the
+        clock). On the threaded runtime there is no such moment: at once, as
+        ``schedule_once(0, message)`` (live code waits a real delay instead)."""
+
+    @abc.abstractmethod
     def schedule_periodic(
         self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
     ) -> Timer:

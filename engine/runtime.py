@@ -652,6 +652,16 @@ class ContextBase(Context):
     def schedule_once(self, delay_ns: int, message: Any) -> Timer:
         return self._timer(check_delay(delay_ns), message, None)
 
+    def schedule_settled(self, message: Any) -> Timer:
+        if self.ended:
+            raise RuntimeStateError(f"actor {self.name!r}: this incarnation has ended")
+        timer = self._arm_settled(message)
+        self.timers.add(timer)
+        return timer
+
+    def _arm_settled(self, message: Any) -> Timer:
+        return self._arm(0, message, None)
+
     def schedule_periodic(
         self, interval_ns: int, message: Any, *, first_delay_ns: int | None = None
     ) -> Timer:

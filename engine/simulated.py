@@ -107,6 +107,12 @@ class _SimContext(ContextBase):
         runtime._push(timer.due_ns, timer.fire)
         return timer
 
+    def _arm_settled(self, message: Any) -> Timer:
+        runtime = self._runtime
+        timer = _SimTimer(runtime, self, message, runtime._now, None)
+        runtime._settled.append(timer.fire)
+        return timer
+
 
 class SimulatedRuntime(Runtime):
     """Deterministic runtime for backtests and tests.
@@ -134,6 +140,8 @@ class SimulatedRuntime(Runtime):
         super().__init__(placement=placement)
         self._now = start_ns
         self._ready: collections.deque[_Ready] = collections.deque()
+        self._settled: list[Callable[[], None]] = []
+        """Callbacks for when the present instant has settled (``schedule_settled``)."""
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
         self._random = random.Random(seed)
@@ -258,6 +266,12 @@ class SimulatedRuntime(Runtime):
                     break
                 continue
             if not ready:
+                settled = self._settled
+                if settled:  # the instant is quiet: what waited for that, in order, then on
+                    self._settled = []
+                    for fire in settled:
+                        fire()
+                    continue
                 if heap and (until_ns is None or heap[0][0] <= until_ns):
                     now = self._now = heap[0][0]
                     continue

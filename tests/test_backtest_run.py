@@ -20,13 +20,15 @@ from troupe.cli import main
 BARS = 400
 
 
-def write_daily_csv(path: Path, seed: int = 4) -> list[dict[str, Any]]:
+def write_daily_csv(
+    path: Path, seed: int = 4, start: dt.date = dt.date(2021, 1, 4)
+) -> list[dict[str, Any]]:
     """A random-walk daily series in the common ``Date,Open,...,Adj Close,Volume`` layout."""
     draw = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(draw.normal(0, 0.015, BARS)))
     opens = close * np.exp(draw.normal(0, 0.004, BARS))
     rows = []
-    day = dt.date(2021, 1, 4)
+    day = start
     lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
     for i in range(BARS):
         o, c = round(float(opens[i]), 2), round(float(close[i]), 2)
@@ -132,4 +134,39 @@ def test_the_command_runs_the_one_instrument_form(tmp_path: Path) -> None:
         reference_trades(write_daily_csv(tmp_path / "x.csv"), 10, 30)
     )
     assert main(["backtest", *args[:-2], "--out", str(tmp_path / "o2"), "--param", "nope"]) == 2
-    assert main(["backtest", *args, "--stop-loss-pct", "2"]) == 2  # not built yet: refused
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (
+            ["--stop-loss-pct", "150"],
+            "--stop-loss-pct: expected a percentage above 0 and below 100, got 150.0",
+        ),
+        (["--from", "2021-13-01"], "--from: expected a date YYYY-MM-DD, got '2021-13-01'"),
+        (
+            ["--from", "2021-03-01", "--to", "2021-02-01"],
+            "--from 2021-03-01 is after --to 2021-02-01",
+        ),
+        (["--timezone", "Mars/Olympus"], "--timezone: 'Mars/Olympus' is not a known time zone"),
+        (
+            ["-c", "backtest.toml"],
+            "--data, --instrument, --strategy, --param, --qty, --cash, --risk: not with -c",
+        ),
+        (["--qty", "0"], "--qty: expected a whole number of units >= 1, got 0"),
+    ],
+)
+def test_the_command_refuses_bad_options_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], named: str
+) -> None:
+    write_daily_csv(tmp_path / "daily.csv")
+    args = [
+        "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
+        "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
+        "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+
+    assert main(["backtest", *args, *extra]) == 2
+
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report.json").exists()

@@ -354,6 +354,23 @@ def test_at_midnight_the_day_changes_by_the_clock() -> None:
     ]
 
 
+def test_a_midnight_after_a_day_without_fills_publishes_nothing() -> None:
+    # Arrange: a day with a fill, then a day without one
+    midnight = TradingDay("UTC").next_start(1_704_200_000 * SECOND)
+    harness = ActorHarness(lambda: Ledger(START, "INR"), name=NAME, start_ns=midnight - SECOND)
+    harness.send(fill(BUY, 1, "100.00", "1.00", trade_id="T1", ts=midnight - SECOND))
+
+    # Act: two midnights pass
+    harness.advance(DAY + 2 * SECOND)
+
+    # Assert: the first midnight zeroes the day's fees; the second has nothing to say
+    accounts = harness.published(TOPIC_ACCOUNT, AccountChanged)
+    assert [(a.fees, a.ts_event) for a in accounts[-2:]] == [
+        (D("1.00"), midnight - SECOND),
+        (D("0.00"), midnight),
+    ]
+
+
 def test_every_equity_point_goes_to_the_sink_and_a_failing_sink_is_counted(
     driver: Driver,
 ) -> None:

@@ -24,6 +24,7 @@ from engine.ledger import (
     round_to_places,
 )
 from engine.messages.trading import OrderFilled, OrderSide
+from engine.timezones import exchange_date
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -299,6 +300,30 @@ def test_trading_day_changes_at_local_midnight() -> None:
     assert str(ist.of(before_midnight + 1_000_000_000)) == "2024-01-03"
     with pytest.raises(ValueError, match="Mars/Olympus"):
         TradingDay("Mars/Olympus")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(["Asia/Kolkata", "America/New_York", "Europe/London", "UTC"]),
+    moments=st.lists(
+        st.integers(min_value=-2_000_000_000, max_value=2_000_000_000).map(
+            lambda s: s * 1_000_000_000
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_the_remembered_day_agrees_with_the_time_zone_in_any_order(
+    zone: str, moments: list[int]
+) -> None:
+    # One TradingDay asked in any order (the remembered day hit and missed) answers as a
+    # fresh conversion, daylight-saving changes and times before 1970 included.
+    day = TradingDay(zone)
+    for ts in moments:
+        assert day.of(ts) == exchange_date(ts, zone)
+        start = day.next_start(ts)
+        assert exchange_date(start, zone) > exchange_date(ts, zone)
+        assert exchange_date(start - 1, zone) == exchange_date(ts, zone)
 
 
 # --- attribution -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from actors.journal import Journal
@@ -57,6 +58,7 @@ from engine.orders import (
     RouterAnswer,
     RouterConfig,
 )
+from engine.orders.closing import ClosePosition
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store import Database
 from engine.testing import MILLISECOND, SECOND, Capture, Driver
@@ -1014,3 +1016,187 @@ def test_the_outbox_puts_cancels_first_and_merges_modifies_of_one_order() -> Non
     merged = sent[2]
     assert isinstance(merged, ModifyOrder)
     assert (merged.quantity, merged.trigger_price) == (7, Decimal("99"))
+
+
+# -- a stop from the entry's average fill price; closing without reversing ---------------------
+
+EXIT = "x1:exit"
+
+
+def exit_order(quantity: int = 10, client_order_id: str = EXIT) -> SubmitOrder:
+    return SubmitOrder(
+        ts_event=1,
+        ts_init=1,
+        client_order_id=client_order_id,
+        instrument=INFY,
+        side=OrderSide.SELL,
+        order_type=OrderType.MARKET,
+        quantity=quantity,
+        strategy="sma",
+        correlation_id="x1",
+    )
+
+
+def close(*orders: SubmitOrder) -> ClosePosition:
+    return ClosePosition(
+        ts_event=1, ts_init=1, orders=list(orders) or [exit_order()], reason="exit x1"
+    )
+
+
+def entered_with_a_pct_stop(desk: Desk) -> None:
+    """A 10-unit entry filled at 100.00 with its 2 % stop (98.00) working."""
+    submitted(desk, bracket(10, stop=None, stop_pct=Decimal("2")))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+    desk.venue.fill(CID, price="100.00")
+    desk.wait(lambda: desk.venue.working() == [STOP], "stop working")
+
+
+def test_a_pct_stop_is_placed_from_the_entrys_average_fill_price(driver: Driver) -> None:
+    desk = start(driver)
+    submitted(desk, bracket(10, stop=None, stop_pct=Decimal("2")))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+    assert desk.venue.order(STOP) is None  # nothing to protect yet
+
+    desk.venue.fill(CID, 4, "99.95")
+    desk.wait(lambda: venue_qty(desk, STOP) == 4, "stop for the 4 filled")
+    stop = desk.venue.order(STOP)
+    assert stop is not None
+    assert (stop.order.order_type, stop.order.side, stop.trigger_price) == (
+        OrderType.STOP_MARKET,
+        OrderSide.SELL,
+        Decimal("97.95"),  # 99.95 x 0.98 = 97.951, down to the tick
+    )
+
+    desk.venue.fill(CID, 6, "99.90")  # average 99.92: x 0.98 = 97.9216
+    desk.wait(lambda: venue_qty(desk, STOP) == 10, "stop for all 10")
+    assert stop.trigger_price == Decimal("97.92")
+    assert desk.venue.modifies[-1].trigger_price == Decimal("97.92")
+
+
+def test_a_close_cancels_the_stop_first_then_sells_what_is_held(driver: Driver) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+
+    answer = desk.ask(close())
+    desk.wait(lambda: desk.venue.order(EXIT) is not None, "exit sent")
+
+    assert answer.ok and answer.canceled == [STOP]
+    calls = desk.venue.calls
+    assert calls.index(("cancel", STOP)) < calls.index(("submit", EXIT))
+    assert desk.status(STOP) is OrderStatus.CANCELED
+    desk.venue.fill(EXIT, price="101.00")
+    desk.wait_status(EXIT, OrderStatus.FILLED)
+    assert desk.venue.positions() == []  # flat, not short
+    assert desk.report().counts.brackets_active == 0
+
+
+def test_a_stop_that_fills_while_its_cancel_travels_leaves_the_exit_nothing(
+    driver: Driver,
+) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.venue.script("cancel", HOLD)
+
+    desk.ask(close())
+    desk.wait(lambda: ("cancel", STOP) in desk.venue.calls, "stop cancel sent")
+    driver.settle()
+    assert desk.venue.order(EXIT) is None  # waits for the stop's end
+    desk.venue.fill(STOP, price="98.00")  # the venue filled it before the cancel arrived
+
+    desk.wait(lambda: EXIT in desk.views(), "exit decided")
+    driver.settle()
+    assert desk.status(EXIT) is OrderStatus.REJECTED
+    [rejected] = [e for e in desk.published(OrderRejected) if e.client_order_id == EXIT]
+    assert "nothing left to close" in rejected.reason
+    assert ("submit", EXIT) not in desk.venue.calls
+    assert desk.venue.positions() == []  # never reversed
+
+
+def test_a_close_after_the_stop_filled_sends_nothing(driver: Driver) -> None:
+    # Risk decided on a position the ledger had not yet reported closed.
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.venue.fill(STOP, price="98.00")
+    desk.wait_status(STOP, OrderStatus.FILLED)
+
+    answer = desk.ask(close())
+    desk.wait(lambda: EXIT in desk.views(), "exit decided")
+
+    assert answer.ok and answer.canceled == []
+    assert desk.status(EXIT) is OrderStatus.REJECTED
+    assert ("submit", EXIT) not in desk.venue.calls
+
+
+def test_a_close_is_cut_to_what_a_partly_filled_stop_left(driver: Driver) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.venue.script("cancel", HOLD)
+    second = f"{EXIT}:2"
+
+    desk.ask(close(exit_order(6), exit_order(4, second)))
+    desk.wait(lambda: ("cancel", STOP) in desk.venue.calls, "stop cancel sent")
+    desk.venue.fill(STOP, 3, "98.00")
+    desk.venue.cancel_by_venue(STOP, "canceled")  # the held cancel lands
+
+    desk.wait_at_venue(second)
+    assert (venue_qty(desk, EXIT), venue_qty(desk, second)) == (6, 1)  # 7 left: first first
+    desk.venue.fill(EXIT)
+    desk.venue.fill(second)
+    desk.wait_status(second, OrderStatus.FILLED)
+    assert desk.venue.positions() == []
+
+
+def test_a_stop_on_its_way_to_the_journal_is_sent_then_canceled_then_the_exit(
+    driver: Driver,
+) -> None:
+    # The stop is live from its entry's fill: a close cancels it at the venue (which checks
+    # what it may still catch, e.g. the rest of the entry's bar), never keeps it back.
+    desk = start(driver)
+    submitted(desk, bracket(10, stop=None, stop_pct=Decimal("2")))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+    desk.book.hold = True
+    desk.venue.fill(CID, price="100.00")
+    desk.wait(lambda: STOP in desk.book.record_keys(), "stop being recorded")
+
+    desk.ask(close())
+    driver.settle()
+    assert desk.venue.order(STOP) is None and desk.venue.order(EXIT) is None
+    driver.send("journal", ReleaseWrites())
+
+    desk.wait(lambda: desk.venue.order(EXIT) is not None, "exit sent")
+    calls = desk.venue.calls
+    assert calls.index(("submit", STOP)) < calls.index(("cancel", STOP))
+    assert calls.index(("cancel", STOP)) < calls.index(("submit", EXIT))
+    assert venue_qty(desk, EXIT) == 10
+
+
+def test_cancel_all_cancels_a_close_still_waiting(driver: Driver) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.venue.script("cancel", HOLD)
+    desk.ask(close())
+    desk.wait(lambda: ("cancel", STOP) in desk.venue.calls, "stop cancel sent")
+
+    answer = desk.ask(CancelAllOrders(ts_event=1, ts_init=1, reason="kill switch"))
+    desk.wait(lambda: EXIT in desk.views(), "exit canceled")
+
+    assert EXIT in answer.canceled
+    assert desk.status(EXIT) is OrderStatus.CANCELED
+    desk.venue.cancel_by_venue(STOP, "canceled")
+    driver.settle()
+    assert ("submit", EXIT) not in desk.venue.calls
+
+
+def test_a_repeated_or_mixed_close_does_nothing(driver: Driver) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.ask(close())
+    desk.wait_at_venue(EXIT)
+
+    again = desk.ask(close())
+    elsewhere = msgspec.structs.replace(exit_order(5, "x1:exit:2"), instrument="NSE:TCS")
+    mixed = desk.ask(close(exit_order(5, "x2:exit"), elsewhere))
+
+    assert again.ok and again.duplicate
+    assert not mixed.ok and "several instruments" in mixed.reason
+    assert desk.venue.submit_ids().count(EXIT) == 1

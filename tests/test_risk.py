@@ -37,6 +37,7 @@ from engine.messages.trading import (
     SubmitOrder,
     TradeIntent,
 )
+from engine.orders.closing import ClosePosition
 from engine.price_board import PriceBoard
 from engine.risk.limits import RiskLimits
 from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport
@@ -182,6 +183,11 @@ class Desk:
             ts_event=1, ts_init=1, previous=TradingState.ACTIVE, state=state, reason="test"
         )
         self.publish(TOPIC_STATE, change)
+
+
+def closes(desk: Desk) -> list[SubmitOrder]:
+    """The orders of every ``ClosePosition`` sent to the router, in order."""
+    return [o for m in desk.router if isinstance(m, ClosePosition) for o in m.orders]
 
 
 # --- Entries ---------------------------------------------------------------------------------
@@ -332,12 +338,11 @@ def test_a_sell_when_long_exits_the_whole_position(driver: Driver) -> None:
     # Act
     desk.send(intent(side=OrderSide.SELL, cid="x1", stop=None, target=None))
 
-    # Assert: the bracket's exits canceled first, then the whole position sold at market
-    cancel, order = desk.router
-    assert cancel == CancelAllOrders(
-        ts_event=cancel.ts_event, ts_init=cancel.ts_init, instrument="NSE:AAA", reason="exit x1"
-    )
-    assert isinstance(order, SubmitOrder)
+    # Assert: one close for the router (it cancels the bracket's exits first, and sends no
+    # more than the position it holds then): the whole position sold at market
+    [close] = desk.router
+    assert isinstance(close, ClosePosition) and close.reason == "exit x1"
+    [order] = close.orders
     assert (order.client_order_id, order.side, order.order_type, order.quantity) == (
         "x1:exit",
         OrderSide.SELL,
@@ -355,7 +360,7 @@ def test_an_exit_past_the_freeze_quantity_is_split(driver: Driver) -> None:
     desk.send(intent(side=OrderSide.SELL, cid="x1", stop=None, target=None))
 
     # Assert
-    orders = [m for m in desk.router if isinstance(m, SubmitOrder)]
+    orders = closes(desk)
     assert [(o.client_order_id, o.quantity) for o in orders] == [
         ("x1:exit", 1800),
         ("x1:exit:2", 1800),
@@ -372,7 +377,7 @@ def test_a_second_exit_while_one_works_is_refused(driver: Driver) -> None:
 
     [denied] = desk.denials()
     assert denied.code is RiskCode.ZERO_SIZE
-    assert len(desk.router) == 2
+    assert len(desk.router) == 1
 
 
 def test_reducing_lets_exits_through_only(driver: Driver) -> None:
@@ -388,7 +393,7 @@ def test_reducing_lets_exits_through_only(driver: Driver) -> None:
     # Assert
     [denied] = desk.denials()
     assert (denied.code, denied.correlation_id) == (RiskCode.REDUCING_ONLY, "in")
-    assert [m.client_order_id for m in desk.router if isinstance(m, SubmitOrder)] == ["out:exit"]
+    assert [o.client_order_id for o in closes(desk)] == ["out:exit"]
 
 
 def test_halted_sends_nothing_at_all(driver: Driver) -> None:
@@ -484,10 +489,11 @@ def test_the_kill_switch_cancels_closes_every_position_and_halts(driver: Driver)
 
     # Assert
     assert isinstance(answer, FlattenOrdered) and answer.halted
-    cancel, *closes = desk.router
+    cancel, *rest = desk.router
     assert isinstance(cancel, CancelAllOrders) and cancel.instrument is None
-    assert closes == answer.closing_orders
-    assert [(o.instrument, o.side, o.quantity, o.order_type) for o in closes] == [
+    assert all(isinstance(m, ClosePosition) and m.reason == "operator" for m in rest)
+    assert closes(desk) == answer.closing_orders
+    assert [(o.instrument, o.side, o.quantity, o.order_type) for o in closes(desk)] == [
         ("NSE:AAA", OrderSide.SELL, 100, OrderType.MARKET),
         ("NSE:BBB", OrderSide.BUY, 40, OrderType.MARKET),
     ]
@@ -510,9 +516,10 @@ def test_the_daily_loss_limit_flattens_and_halts_past_it_not_at_it(driver: Drive
     assert desk.router == [] and desk.trading == []
 
     desk.publish(TOPIC_ACCOUNT, account(realized="-15000", unrealized="-5000.01"))
-    cancel, close = desk.router
+    cancel, _ = desk.router
     assert isinstance(cancel, CancelAllOrders)
-    assert isinstance(close, SubmitOrder) and (close.side, close.quantity) == (OrderSide.SELL, 100)
+    [close] = closes(desk)
+    assert (close.side, close.quantity) == (OrderSide.SELL, 100)
     [halt] = desk.trading
     assert isinstance(halt, HaltTrading) and "daily loss 20000.01" in halt.reason
 
@@ -556,9 +563,9 @@ def test_the_square_off_closes_the_market_positions_at_its_time(driver: Driver) 
     driver.settle()
 
     # Assert: no halt, the position closed at market
-    cancel, close = desk.router
+    cancel, _ = desk.router
     assert isinstance(cancel, CancelAllOrders) and cancel.instrument == "NSE:AAA"
-    assert isinstance(close, SubmitOrder)
+    [close] = closes(desk)
     assert close.client_order_id.startswith("square-off:") and close.quantity == 100
     assert desk.trading == []
     [done] = desk.capture.messages(TOPIC_RISK, FlattenOrdered)
@@ -716,3 +723,57 @@ def test_without_bracket_exits_an_entry_goes_alone_but_its_stop_still_sizes_it(
     assert isinstance(bracket, SubmitBracket)
     assert bracket.exits == ExitPlan()
     assert bracket.entry.quantity == 2000  # 10,000 risked to the intent's stop 5 below
+
+
+# --- stop_loss_pct and exit-only intents -----------------------------------------------------
+
+
+def test_stop_loss_pct_gives_each_entry_its_stop_whatever_bracket_exits_says(
+    driver: Driver,
+) -> None:
+    limits = msgspec.structs.replace(LIMITS, stop_loss_pct=2.0)
+    desk = Desk(driver, limits=msgspec.structs.replace(limits, bracket_exits=False))
+
+    desk.publish(TOPIC_INTENTS, intent(cid="alone-1"))
+
+    [bracket] = desk.router
+    assert isinstance(bracket, SubmitBracket)
+    assert bracket.exits == ExitPlan(stop_pct=D("2.0"))  # the stop only, no target
+    assert bracket.entry.quantity == 5000  # 10,000 risked to 98.00, 2 % below the price 100
+
+
+def test_an_exit_only_intent_while_its_entry_works_closes_what_it_may_have_filled(
+    driver: Driver,
+) -> None:
+    # The entry went out, its fill is not seen yet: the exit is not refused; the router
+    # cancels the entry and closes what filled, if anything.
+    desk = Desk(driver)
+    desk.send(intent(cid="in"))
+    [entry] = desk.router
+
+    desk.send(exit_intent("out"))
+
+    assert desk.denials() == []
+    [close] = desk.router[1:]
+    assert isinstance(close, ClosePosition) and isinstance(entry, SubmitBracket)
+    assert [(o.client_order_id, o.quantity) for o in close.orders] == [
+        ("out:exit", entry.entry.quantity)
+    ]
+
+
+def test_an_exit_only_intent_with_nothing_to_exit_is_refused_even_when_shorts_are_allowed(
+    driver: Driver,
+) -> None:
+    desk = Desk(driver, limits=msgspec.structs.replace(LIMITS, allow_short=True))
+
+    desk.send(exit_intent("out"))
+
+    [denied] = desk.denials()
+    assert denied.code is RiskCode.ZERO_SIZE and "exit-only SELL" in denied.message
+    assert desk.router == []
+
+
+def exit_intent(cid: str) -> TradeIntent:
+    return msgspec.structs.replace(
+        intent(side=OrderSide.SELL, cid=cid, stop=None, target=None), exit_only=True
+    )

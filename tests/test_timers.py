@@ -200,3 +200,70 @@ def test_call_at_runs_a_callback_at_runtime_time(driver: Driver) -> None:
     assert fired[0] >= due - MILLISECOND
     if driver.simulated:
         assert fired == [due]
+
+
+class Go(msgspec.Struct, frozen=True):
+    hops: int
+    cancel: bool = False
+
+
+class Echo(msgspec.Struct, frozen=True):
+    left: int
+
+
+class Settler(Actor):
+    """On Go: asks for a settled firing, then sends an echo that bounces ``hops`` times
+    between it and ``relay`` at the same instant."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    @handles(Go)
+    def on_go(self, go: Go) -> None:
+        timer = self.ctx.schedule_settled(Fire("settled"))
+        if go.cancel:
+            timer.cancel()
+        self.journal.add("go_at", self.ctx.now_ns())
+        self.ctx.send("relay", Echo(go.hops))
+
+    @handles(Echo)
+    def on_echo(self, echo: Echo) -> None:
+        self.journal.add("echo", echo.left)
+        if echo.left > 0:
+            self.ctx.send("relay", Echo(echo.left - 1))
+
+    @handles(Fire)
+    def on_fire(self, fire: Fire) -> None:
+        self.journal.add("fire", (fire.label, self.ctx.now_ns()))
+
+
+class Relay(Actor):
+    @handles(Echo)
+    def on_echo(self, echo: Echo) -> None:
+        self.ctx.send("settler", echo)
+
+
+def test_a_settled_timer_fires_after_the_instant_has_settled(driver: Driver) -> None:
+    # Arrange
+    journal = Journal()
+    driver.start(
+        SupervisorSpec(
+            "root",
+            [ActorSpec("settler", lambda: Settler(journal)), ActorSpec("relay", Relay)],
+        )
+    )
+
+    # Act: one settled firing wanted, one wanted and then cancelled
+    driver.send("settler", Go(hops=5))
+    driver.wait_for(lambda: len(journal.of("fire")) == 1 and len(journal.of("echo")) == 6)
+    driver.send("settler", Go(hops=1, cancel=True))
+    driver.wait_for(lambda: len(journal.of("echo")) == 8)
+    driver.settle()
+
+    # Assert: it fires once; simulated, after every echo of its instant and at that instant
+    assert [label for label, _ in journal.of("fire")] == ["settled"]
+    if driver.simulated:
+        started = journal.of("go_at")[0]
+        assert journal.events.index(("fire", ("settled", started))) > journal.events.index(
+            ("echo", 0)
+        )

@@ -1,27 +1,40 @@
-"""A backtest: the engine's own actors on the simulated runtime over a CSV of bars.
+"""A backtest: the engine's own actors on the simulated runtime over files of bars.
 
-The path is the live one (DESIGN §8): the CSV replay feeds the feed actor, whose bars reach
-the strategy host, the ranker, risk, the order router, the paper broker (filling on bars) and
-the ledger; the journal runs ``DEFERRED`` (a rerun rebuilds it, so no commit waits). The
-simulated clock jumps from bar to bar.
+The path is the live one (DESIGN §8): a replay feeds the feed actor, whose bars reach the
+strategy hosts, the ranker, risk, the order router, the paper broker (filling on bars) and the
+ledger; the journal runs ``DEFERRED`` (a rerun rebuilds it, so no commit waits). The simulated
+clock jumps from bar to bar. What differs from a paper session is only what a rerun makes
+pointless: the files are read once up front, and the paper broker keeps its book in memory
+(:class:`adapters.paper.memory_store.MemoryPaperStore`).
 
 Fill rules (the paper broker's ``fill_on = "bar"``): a market order created on bar t's close
-fills at bar t+1's open; an order created on the last bar never fills. When data ends, open
-positions are reported and marked to the last close, not closed.
+fills at bar t+1's open; an order created on the last bar never fills; a stop fills at its
+price, or at the open when the bar opens through it, and a protective stop is live from its
+entry's fill (the rest of the entry's bar is checked against it); a limit fills at its price
+when the bar trades through it. When data ends, open positions are reported and marked to the
+last close, not closed (unless square-off applies).
 
-This module runs the one-instrument form (:class:`BacktestRun`); ``troupe backtest`` builds
-one from its options.
+Dates: with ``plan.start``, the bars before it are the strategies' warm-up history (as the
+candle store is in a live session), so a strategy is warm on the first day traded; bars after
+``plan.end`` are not read into the run.
+
+:func:`run_plan` runs a :class:`~engine.backtest.plan.BacktestPlan` (both forms of ``troupe
+backtest`` build one); :func:`run_backtest` is the one-instrument form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
+from tqdm import tqdm
 
 from actors.bar_aggregator import bars_topic
 from actors.feed import Feed, FeedConfig
@@ -30,11 +43,14 @@ from actors.ledger import Ledger
 from actors.order_router import order_router_spec
 from actors.ranker import Ranker
 from actors.risk import RiskSupervisor
-from actors.strategies import strategy_class
-from actors.strategy_host import StrategyPlan, decode_params
+from actors.strategy_host import StrategyPlan
 from adapters.paper.broker import PaperBroker
 from adapters.paper.config import PaperBrokerConfig
-from adapters.replay import BarRow, CsvReplay, CsvSource, check_csv, read_csv
+from adapters.paper.memory_store import MemoryPaperStore
+from adapters.paper.sessions import calendar_hooks
+from adapters.replay import BarRow, CsvSource, ReplayError, check_csv, read_csv
+from adapters.replay.bars_replay import BarsReplay
+from engine.backtest.plan import BacktestPlan, DataFile
 from engine.backtest.report import (
     Report,
     build_report,
@@ -43,7 +59,9 @@ from engine.backtest.report import (
     write_orders_csv,
     write_report,
 )
-from engine.calendars import AlwaysOpenCalendar
+from engine.bar_history import ListHistory
+from engine.calendars import AlwaysOpenCalendar, MarketCalendar, calendar
+from engine.config.schema import RankerConfig, StrategyConfig
 from engine.fees.config import FeeConfig
 from engine.instruments import Instrument
 from engine.journal.records import JournalMode
@@ -51,7 +69,6 @@ from engine.journal.writer import JournalWriter
 from engine.ledger.equity_curve import EquityPoint
 from engine.messages.market import Bar
 from engine.messages.orders import TOPIC_FILLS
-from engine.messages.ranking import Penalties, ScoringConfig
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RouterConfig
 from engine.orders.describe import DescribeOrders
@@ -61,16 +78,22 @@ from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
 from engine.strategy_vault import StrategyVault
 from troupe.backtest_html import write_backtest_html
-from troupe.strategies import HostServices, strategies_supervisor
+from troupe.decisions import scoring_of
+from troupe.strategies import (
+    HostServices,
+    calendar_sessions,
+    plan_strategies,
+    strategies_supervisor,
+)
 
 _DAY_NS = 86_400 * 1_000_000_000
-CALENDAR = "ALWAYS"
-"""Bars read from a file are taken to be inside the trading session."""
+ALWAYS = "ALWAYS"
+"""Without a calendar, bars read from a file are taken to be inside the trading session."""
 
 
 @dataclass(frozen=True)
 class BacktestRun:
-    """A one-instrument backtest."""
+    """A one-instrument backtest (``troupe backtest --data FILE ...``)."""
 
     data: Path
     instrument: str
@@ -86,7 +109,14 @@ class BacktestRun:
     """False: every risk check off but available cash."""
     stop_loss_pct: float = 0.0
     """Each entry's protective stop this % from its fill price; 0: none."""
+    calendar: str | None = None
+    """A market calendar name; None: every bar is inside the session."""
+    square_off: bool = True
+    """False: positions stay open overnight (matters only with a calendar)."""
+    start: dt.date | None = None
+    end: dt.date | None = None
     seed: int = 0
+    progress: bool = False
 
 
 @dataclass
@@ -94,51 +124,132 @@ class BacktestResult:
     report: Report
     fills: list[OrderFilled]
     bars: int
+    """Bars played (warm-up history not counted)."""
     files: list[Path]
 
 
 def run_backtest(run: BacktestRun) -> BacktestResult:
-    """Run ``run``; write ``report.json``, ``equity.csv``, ``fills.csv``, ``orders.csv`` and
-    ``report.html`` into ``run.out``.
-    Raises ``ValueError`` naming a bad option, ``ReplayError`` for a bad file."""
-    run.out.mkdir(parents=True, exist_ok=True)
+    """Run the one-instrument form; see :func:`run_plan`."""
+    return run_plan(plan_of(run))
+
+
+def plan_of(run: BacktestRun) -> BacktestPlan:
+    """The plan of a one-instrument run. Its strategy runs on the file's bar interval, long
+    only unless ``params`` say ``long_only=false``; entries are ``run.qty`` units; exits come
+    from the strategy's signals (and the stop-loss, if any). Raises ``ValueError`` naming a
+    bad option."""
     if run.qty < 1:
         raise ValueError(f"--qty must be a whole number of units >= 1, got {run.qty}")
-    strategy = strategy_class(run.strategy)
-    params = decode_params(strategy, dict(run.params))
-    source = CsvSource(path=str(run.data), instrument=run.instrument, tz=run.timezone)
-    bars = _bars_of(source)
-    interval = bars[0].interval
-    instrument = Instrument(
-        id=run.instrument,
-        symbol=run.instrument.rpartition(":")[2],
-        exchange=run.instrument.rpartition(":")[0] or "BACKTEST",
-        currency=run.currency,
-        tick_size=Decimal("0.01"),
-        time_zone=run.timezone,
-        calendar=CALENDAR,
+    limits = RiskLimits(
+        sizing="fixed_qty",
+        sizing_quantity=run.qty,
+        bracket_exits=False,
+        trading_day_tz=run.timezone,
+        entry_timeout_s=0.0,
     )
-    runtime = SimulatedRuntime(start_ns=bars[0].ts_event, seed=run.seed)
-    for name in ("journal.db", "paper.db"):  # a run starts from nothing (WAL files too)
-        for suffix in ("", "-wal", "-shm"):
-            (run.out / f"{name}{suffix}").unlink(missing_ok=True)
-    database = Database(f"sqlite+aiosqlite:///{run.out / 'journal.db'}")
+    if not run.square_off:
+        limits = msgspec.structs.replace(limits, square_off={})
+    if run.stop_loss_pct:
+        limits = msgspec.structs.replace(limits, stop_loss_pct=run.stop_loss_pct)
+    if not run.risk:
+        limits = checks_off(limits)
+    params = {k: str(v) for k, v in sorted(run.params.items())}
+    settings = {
+        "strategy": run.strategy,
+        "params": ", ".join(f"{k}={v}" for k, v in params.items()),
+        "instrument": run.instrument,
+        "qty": str(run.qty),
+        "cash": str(run.cash),
+        "fees": run.fees,
+        "risk": "on" if run.risk else "off",
+        "data": run.data.name,
+        "stop_loss_pct": str(run.stop_loss_pct) if run.stop_loss_pct else "none",
+        "calendar": run.calendar or "none (every bar in session)",
+        "square_off": "yes" if run.square_off and run.calendar else "no",
+        "from": str(run.start or "first bar"),
+        "to": str(run.end or "last bar"),
+    }
+    return BacktestPlan(
+        data=(DataFile(instrument=run.instrument, path=run.data, timezone=run.timezone),),
+        # The interval is the file's: filled in by run_plan (an empty one means "the data's").
+        strategies=(StrategyConfig(use=run.strategy, interval="", params=dict(run.params)),),
+        out=run.out,
+        limits=limits,
+        cash=run.cash,
+        currency=run.currency,
+        timezone=run.timezone,
+        fees=FeeConfig(model=run.fees),
+        calendar=run.calendar,
+        start=run.start,
+        end=run.end,
+        seed=run.seed,
+        settings=tuple(settings.items()),
+        title=f"{run.strategy} on {run.instrument}",
+        progress=run.progress,
+    )
+
+
+def run_plan(plan: BacktestPlan) -> BacktestResult:
+    """Run ``plan``; write ``report.json``, ``equity.csv``, ``fills.csv``, ``orders.csv`` and
+    ``report.html`` into ``plan.out``.
+
+    Raises ``ValueError`` naming a bad value (no bars in the date range, a strategy interval
+    the data does not have, an unknown calendar), :class:`~adapters.replay.ReplayError`
+    listing every problem of a file, ``ConfigError`` for strategies that do not check."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    loaded = {d.instrument: _load(d, plan) for d in plan.data}
+    played = {i: series for i, (_, series) in loaded.items() if series}
+    if not played:
+        raise ValueError(f"no bars to test on between {_span(plan)} in any file")
+    strategy_plans = _strategy_plans(plan, loaded)
+    exchange_name = plan.calendar or ALWAYS
+    exchange: MarketCalendar = calendar(plan.calendar) if plan.calendar else AlwaysOpenCalendar()
+    instruments = {d.instrument: _instrument(d, plan, exchange_name) for d in plan.data}
+    every_bar = sorted({bar.ts_close for series in played.values() for bar in series})
+    bar_count = sum(len(series) for series in played.values())
+    first = min(series[0].ts_event for series in played.values())
+    last_close = every_bar[-1]
+    interval_ns = min(s[0].ts_close - s[0].ts_event for s in played.values())
+
+    runtime = SimulatedRuntime(start_ns=first, seed=plan.seed)
+    for suffix in ("", "-wal", "-shm"):  # a run starts from nothing
+        (plan.out / f"journal.db{suffix}").unlink(missing_ok=True)
+    database = Database(f"sqlite+aiosqlite:///{plan.out / 'journal.db'}")
     writer = JournalWriter(database)
+    market_open, session_close = calendar_hooks(instruments.get) if plan.calendar else (None, None)
     broker = PaperBroker(
         PaperBrokerConfig(
-            database_url=f"sqlite+aiosqlite:///{run.out / 'paper.db'}",
             fill_on="bar",
-            starting_cash=run.cash,
-            currency=run.currency,
-            fees=FeeConfig(model=run.fees),
+            starting_cash=plan.cash,
+            currency=plan.currency,
+            fees=plan.fees,
         ),
-        instruments={run.instrument: instrument}.get,
+        instruments=instruments.get,
+        market_open=market_open,
+        session_close=session_close,
+        store=MemoryPaperStore(),
     )
     points: list[EquityPoint] = []
     fills: list[OrderFilled] = []
+    progress = tqdm(
+        total=bar_count,
+        unit="bar",
+        unit_scale=True,
+        disable=not plan.progress,
+        file=sys.stderr,
+        mininterval=0.5,
+        desc="backtest",
+    )
     runtime.add_listener(TOPIC_FILLS, lambda _t, m: fills.append(m))
-    runtime.add_listener(bars_topic(run.instrument), lambda _t, m: _feed_broker(broker, m))
-    plan = StrategyPlan(strategy.name, strategy, params, run.instrument, interval)
+    for instrument in played:
+        runtime.add_listener(bars_topic(instrument), _bar_listener(broker, progress))
+    history = [bar for warm, _ in loaded.values() for bar in warm]
+    services = HostServices(
+        vault=StrategyVault(),
+        history=ListHistory(history) if history else None,
+        sessions=(lambda _i: calendar_sessions(exchange)) if plan.calendar else None,
+        tick_sizes={d.instrument: float(d.tick_size) for d in plan.data},
+    )
     tree = SupervisorSpec(
         "root",
         [
@@ -147,49 +258,40 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
                 broker,
                 runtime,
                 config=RouterConfig(rate_limit=RateLimit(orders_per_s=1e9, burst=10**9)),
-                instruments={run.instrument: instrument}.get,
+                instruments=instruments.get,
             ),
             ActorSpec(
                 "risk",
                 lambda: RiskSupervisor(
-                    _limits(run),
-                    {run.instrument: instrument},
-                    equity=run.cash,
-                    calendars={CALENDAR: AlwaysOpenCalendar()},
+                    plan.limits,
+                    instruments,
+                    equity=plan.cash,
+                    calendars={exchange_name: exchange},
                     price_topics=("bars:*",),
                 ),
             ),
             ActorSpec(
                 "ledger",
                 lambda: Ledger(
-                    run.cash,
-                    run.currency,
+                    plan.cash,
+                    plan.currency,
                     mark_sources=("bars",),
                     mark_interval_ns=0,
                     per_strategy=False,
-                    time_zone=run.timezone,
+                    time_zone=plan.timezone,
                     equity_sink=points.append,
                 ),
             ),
-            ActorSpec(
-                "ranker",
-                lambda: Ranker(
-                    ScoringConfig(weights={"strength": 1.0}, penalties=Penalties(), top_n=1000),
-                    # At the bar's close itself: the order then reaches the broker at the next
-                    # bar's open instant, and fills at that open.
-                    settle_ns=0,
-                    risk="risk",
-                ),
-            ),
-            strategies_supervisor([plan], HostServices(vault=StrategyVault())),
+            ActorSpec("ranker", lambda: _ranker(plan.ranker)),
+            strategies_supervisor(strategy_plans, services),
             ActorSpec(
                 "feed",
                 lambda: Feed(
                     # Paced on the simulated clock: each bar at its close (the clock jumps), so no
-                    # mailbox ever holds two bars of the instrument (they would conflate).
-                    CsvReplay(source, speed=1.0),
+                    # mailbox ever holds two bars of an instrument (they would conflate).
+                    BarsReplay(played, speed=1.0, start_at_ns=first),
                     runtime,
-                    [run.instrument],
+                    list(played),
                     market_open=lambda _i, _t: True,
                     # History has no silence to watch: a beat a simulated second over years
                     # of bars would be most of the run's events.
@@ -205,104 +307,165 @@ def run_backtest(run: BacktestRun) -> BacktestResult:
     )
     try:
         runtime.start(tree)
-        runtime.run(until_ns=bars[-1].ts_close + (bars[-1].ts_close - bars[-1].ts_event))
+        runtime.run(until_ns=last_close + interval_ns)
         now = runtime.now_ns()
         described = runtime.ask("router", DescribeOrders(ts_event=now, ts_init=now))
         orders = list(reversed(described.orders))  # oldest first
         runtime.stop()
     finally:
+        progress.close()
         writer.close()
         broker.close()
         database.close()
-    equity = _one_per_bar(points, bars)
+    equity = _one_per_bar(points, every_bar)
     report = build_report(
         fills=fills,
         equity=equity,
         exposure=[point.positions_value != 0 for point in equity],
-        marks={run.instrument: Decimal(repr(bars[-1].close))},
-        timezone=run.timezone,
-        currency=run.currency,
-        start_cash=run.cash,
-        settings=_settings(run, interval),
+        marks={i: Decimal(repr(series[-1].close)) for i, series in played.items()},
+        timezone=plan.timezone,
+        currency=plan.currency,
+        start_cash=plan.cash,
+        settings=dict(plan.settings),
     )
-    title = f"{run.strategy} on {run.instrument}"
     files = [
-        write_report(run.out, report),
-        write_equity_csv(run.out, equity, run.timezone),
-        write_fills_csv(run.out, fills, run.timezone),
-        write_orders_csv(run.out, orders, run.timezone),
-        write_backtest_html(run.out / "report.html", title, report, equity, bars),
+        write_report(plan.out, report),
+        write_equity_csv(plan.out, equity, plan.timezone),
+        write_fills_csv(plan.out, fills, plan.timezone),
+        write_orders_csv(plan.out, orders, plan.timezone),
+        write_backtest_html(plan.out / "report.html", plan.title, report, equity, played),
     ]
-    return BacktestResult(report=report, fills=fills, bars=len(bars), files=files)
+    return BacktestResult(report=report, fills=fills, bars=bar_count, files=files)
 
 
-def _bars_of(source: CsvSource) -> list[BarRow]:
-    """The file's bars, checked and read once up front for the run's start, end and last
-    close (the replay reads the file again, as the live path does). Raises ``ReplayError``
-    listing every problem of the file."""
-    check_csv(source)
-    bars = [row for row in read_csv(source) if isinstance(row, BarRow)]
-    if not bars:
-        raise ValueError(f"{source.path}: no bars to test on")
-    return bars
+# -- the data -----------------------------------------------------------------------------------
 
 
-def _feed_broker(broker: PaperBroker, message: object) -> None:
-    if isinstance(message, Bar):
-        broker.on_bar(message)
+def _load(data: DataFile, plan: BacktestPlan) -> tuple[list[Bar], list[Bar]]:
+    """``data``'s bars, read once: ``(history, played)``, history being the bars of days
+    before ``plan.start``. Raises ``ReplayError`` listing every problem of the file."""
+    source = CsvSource(path=str(data.path), instrument=data.instrument, tz=data.timezone)
+    try:
+        rows = [row for row in read_csv(source) if isinstance(row, BarRow)]
+    except ReplayError:
+        check_csv(source)  # every problem, not only the first
+        raise
+    if not rows:
+        raise ValueError(f"{data.path}: no bars in the file")
+    zone = ZoneInfo(data.timezone)
+    history: list[Bar] = []
+    played: list[Bar] = []
+    for row in rows:
+        day = dt.datetime.fromtimestamp(row.ts_event / 1e9, zone).date()
+        if plan.end is not None and day > plan.end:
+            break
+        bar = _bar(row, data.instrument)
+        (history if plan.start is not None and day < plan.start else played).append(bar)
+    return history, played
 
 
-def _limits(run: BacktestRun) -> RiskLimits:
-    """Fixed quantity entries, exits by the strategy's signals only; with ``risk`` off, every
-    limit off but cash."""
-    limits = RiskLimits(
-        sizing="fixed_qty",
-        sizing_quantity=run.qty,
-        bracket_exits=False,
-        square_off={},
-        entry_cutoff={},
-        trading_day_tz=run.timezone,
-        entry_timeout_s=0.0,
+def _bar(row: BarRow, instrument: str) -> Bar:
+    # As the CSV replay makes them; known at the close.
+    return Bar(
+        ts_event=row.ts_event,
+        ts_init=row.ts_close,
+        instrument=instrument,
+        interval=row.interval,
+        ts_close=row.ts_close,
+        open=row.open,
+        high=row.high,
+        low=row.low,
+        close=row.close,
+        volume=row.volume,
+        trade_count=0,  # a CSV bar does not say
+        vwap=(row.high + row.low + row.close) / 3 if row.volume else row.close,
     )
-    if run.stop_loss_pct:
-        limits = msgspec.structs.replace(limits, stop_loss_pct=run.stop_loss_pct)
-    return limits if run.risk else checks_off(limits)
 
 
-def _one_per_bar(points: list[EquityPoint], bars: list[BarRow]) -> list[EquityPoint]:
-    """The ledger's points reduced to one per bar: the last point at or before each bar's
+def _span(plan: BacktestPlan) -> str:
+    return f"{plan.start or 'the first bar'} and {plan.end or 'the last bar'}"
+
+
+def _instrument(data: DataFile, plan: BacktestPlan, calendar_name: str) -> Instrument:
+    exchange, _, symbol = data.instrument.rpartition(":")
+    return Instrument(
+        id=data.instrument,
+        symbol=symbol,
+        exchange=exchange or "BACKTEST",
+        currency=plan.currency,
+        tick_size=data.tick_size,
+        lot_size=data.lot_size,
+        time_zone=data.timezone,
+        calendar=calendar_name,
+    )
+
+
+def _strategy_plans(
+    plan: BacktestPlan, loaded: Mapping[str, tuple[list[Bar], list[Bar]]]
+) -> list[StrategyPlan]:
+    """Each strategy entry on each of its instruments, at the data's interval (an entry's
+    empty interval is the data's; another one than the data's is refused)."""
+    intervals = {i: (h or p)[0].interval for i, (h, p) in loaded.items() if h or p}
+    problems: list[str] = []
+    entries: list[StrategyConfig] = []
+    for index, given in enumerate(plan.strategies):
+        targets = given.instruments or list(loaded)
+        wanted = {intervals[i] for i in targets if i in intervals}
+        entry = given
+        if not given.interval and len(wanted) == 1:
+            entry = msgspec.structs.replace(given, interval=wanted.pop())
+        for instrument in targets:
+            have = intervals.get(instrument)
+            if have is not None and entry.interval != have:
+                problems.append(
+                    f"strategies[{index}].interval: {entry.interval!r}, but the bars of "
+                    f"{instrument} are {have!r} bars; use interval = {have!r}"
+                )
+        entries.append(entry)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return plan_strategies(entries, list(loaded), sorted(set(intervals.values())))
+
+
+def _ranker(config: RankerConfig) -> Ranker:
+    return Ranker(
+        scoring_of(config),
+        # At the bar's close itself: the order then reaches the broker at the next bar's open
+        # instant, and fills at that open.
+        settle_ns=0,
+        risk="risk",
+    )
+
+
+def _bar_listener(broker: PaperBroker, progress: tqdm[Any]) -> Callable[[str, object], None]:
+    # The paper broker learns prices from the bars the feed publishes, as in a paper session.
+    def on_bar(_topic: str, message: object) -> None:
+        if isinstance(message, Bar):
+            broker.on_bar(message)
+            if not progress.disable:
+                progress.update(1)
+
+    return on_bar
+
+
+def _one_per_bar(points: list[EquityPoint], closes: Sequence[int]) -> list[EquityPoint]:
+    """The ledger's points reduced to one per bar close: the last point at or before each
     close (the start cash before the first)."""
     out: list[EquityPoint] = []
     index = 0
     last: EquityPoint | None = None
-    for bar in bars:
-        while index < len(points) and points[index].ts <= bar.ts_close:
+    for close in closes:
+        while index < len(points) and points[index].ts <= close:
             last = points[index]
             index += 1
         if last is None:
             continue
         out.append(
             EquityPoint(
-                ts=bar.ts_close,
+                ts=close,
                 cash=last.cash,
                 positions_value=last.positions_value,
                 equity=last.equity,
             )
         )
     return out
-
-
-def _settings(run: BacktestRun, interval: str) -> dict[str, str]:
-    params = {k: str(v) for k, v in sorted(run.params.items())}
-    return {
-        "strategy": run.strategy,
-        "params": ", ".join(f"{k}={v}" for k, v in params.items()),
-        "instrument": run.instrument,
-        "interval": interval,
-        "qty": str(run.qty),
-        "cash": str(run.cash),
-        "fees": run.fees,
-        "risk": "on" if run.risk else "off",
-        "data": run.data.name,
-        "stop_loss_pct": "none",
-    }

@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "market": "bench.market",
     "strategies": "bench.strategies",
     "pipeline": "bench.pipeline",
+    "backtest": "bench.backtest",
 }
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
@@ -88,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser(
         "backtest",
-        help="run a strategy over a CSV of bars through the engine's actors",
-        description="The one-instrument form. Run `troupe backtest --help` for its options.",
+        help="run strategies over CSV files of bars through the engine's actors",
+        description="A configured run (-c FILE) or the one-instrument form. Run "
+        "`troupe backtest --help` for its options.",
         add_help=False,
     )
     verbs.add_parser(

@@ -17,9 +17,9 @@ from actors.ranker import NAME as RANKER
 from actors.ranker import Ranker
 from actors.strategy_host import SessionBounds
 from engine.bar_history import StoredHistory
-from engine.calendars import CalendarRangeError, calendar
+from engine.calendars import calendar
 from engine.config.load import ConfigError, load_config
-from engine.config.schema import StrategyConfig, TroupeConfig
+from engine.config.schema import RankerConfig, StrategyConfig, TroupeConfig
 from engine.messages.ranking import Penalties, ScoringConfig
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
@@ -27,7 +27,12 @@ from engine.store.database import Database
 from engine.store.strategy_states import StrategyStateStore
 from engine.strategy_vault import StrategyVault
 from troupe.market import MarketData
-from troupe.strategies import HostServices, plan_strategies, strategies_supervisor
+from troupe.strategies import (
+    HostServices,
+    calendar_sessions,
+    plan_strategies,
+    strategies_supervisor,
+)
 from troupe.strategy_desk import StrategyDesk
 
 SECOND_NS = 1_000_000_000
@@ -79,12 +84,10 @@ def reader(files: Sequence[str]) -> Callable[[], Sequence[StrategyConfig]]:
     return read
 
 
-def _ranker(config: TroupeConfig, risk: str | None) -> ActorSpec:
-    """The ranker; ``risk``: the actor its intents are sent to (they are published on
-    ``intents`` as well)."""
-    settings = config.ranker
+def scoring_of(settings: RankerConfig) -> ScoringConfig:
+    """The ranker's scoring from its ``[ranker]`` table. Raises :class:`ConfigError`."""
     try:
-        scoring = ScoringConfig(
+        return ScoringConfig(
             weights=dict(settings.weights),
             penalties=Penalties.of(settings.penalties),
             top_n=settings.top_n,
@@ -92,6 +95,13 @@ def _ranker(config: TroupeConfig, risk: str | None) -> ActorSpec:
         )
     except ValueError as exc:
         raise ConfigError([f"ranker: {exc}"]) from None
+
+
+def _ranker(config: TroupeConfig, risk: str | None) -> ActorSpec:
+    """The ranker; ``risk``: the actor its intents are sent to (they are published on
+    ``intents`` as well)."""
+    settings = config.ranker
+    scoring = scoring_of(settings)
     cycle_ns = round(settings.cycle_s * SECOND_NS) if settings.cycle == "timer" else None
     return ActorSpec(
         RANKER,
@@ -115,17 +125,6 @@ def _sessions(config: TroupeConfig, market: MarketData) -> Callable[[str], Sessi
 
     def for_instrument(instrument: str) -> SessionBounds | None:
         name = calendars.get(instrument)
-        if name is None:
-            return None
-        exchange = calendar(name, directory)
-
-        def bounds(ts_ns: int) -> tuple[int, int] | None:
-            try:
-                session = exchange.session_at(ts_ns)
-            except CalendarRangeError:
-                return None
-            return None if session is None else (session.open_ns, session.close_ns)
-
-        return bounds
+        return None if name is None else calendar_sessions(calendar(name, directory))
 
     return for_instrument

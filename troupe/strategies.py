@@ -21,6 +21,7 @@ from actors.strategies import strategy_class
 from actors.strategy_host import SessionBounds, StrategyHost, StrategyPlan, decode_params
 from engine.bar_history import BarHistory
 from engine.bars import parse_bar_spec
+from engine.calendars import CalendarRangeError, MarketCalendar
 from engine.config.load import ConfigError
 from engine.config.schema import StrategyConfig
 from engine.spec import ActorSpec, SupervisorSpec
@@ -105,6 +106,19 @@ class HostServices:
             )
 
         return ActorSpec(plan.name, make)
+
+
+def calendar_sessions(exchange: MarketCalendar) -> SessionBounds:
+    """A host's session bounds from a market calendar (none outside its data's years)."""
+
+    def bounds(ts_ns: int) -> tuple[int, int] | None:
+        try:
+            session = exchange.session_at(ts_ns)
+        except CalendarRangeError:
+            return None
+        return None if session is None else (session.open_ns, session.close_ns)
+
+    return bounds
 
 
 def strategies_supervisor(plans: Sequence[StrategyPlan], services: HostServices) -> SupervisorSpec:

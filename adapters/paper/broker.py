@@ -70,7 +70,7 @@ from adapters.paper.config import PaperBrokerConfig
 from adapters.paper.executions import fill_from_bar, fill_from_quote, fill_from_trade
 from adapters.paper.matching import on_tick
 from adapters.paper.outbox import Outbox
-from adapters.paper.store import BookChanges, PaperStore
+from adapters.paper.store import BookChanges, BookStore, PaperStore
 from adapters.paper.venue import PaperVenue, SessionClose
 from engine.data_client import Scheduler
 from engine.execution_client import ExecutionClient, ExecutionEvents
@@ -100,7 +100,8 @@ class PaperBroker(ExecutionClient):
     lot size, freeze quantity, currency; an unknown one is rejected); ``market_open`` refuses
     orders outside the session; ``session_close`` expires DAY orders at their session's close;
     ``database`` is the broker's own database (by default one is opened at
-    ``config.database_url`` and closed by :meth:`close`).
+    ``config.database_url`` and closed by :meth:`close`); ``store`` replaces it (backtests
+    keep the book in memory: :class:`adapters.paper.memory_store.MemoryPaperStore`).
 
     Raises ``ValueError`` (:class:`engine.fees.FeeConfigError`) for a bad fee config, and what
     :class:`~engine.store.database.Database` raises when the database cannot be opened.
@@ -115,17 +116,28 @@ class PaperBroker(ExecutionClient):
         market_open: MarketOpen | None = None,
         session_close: SessionClose | None = None,
         database: Database | None = None,
+        store: BookStore | None = None,
     ) -> None:
         self.config = config = config or PaperBrokerConfig()
         self.name = config.name
         fees = fee_model or make_fee_model(config.fees, where="paper.fees")
-        self._owns_database = database is None
-        self._database = database or Database(config.database_url)
+        self._database: Database | None = None
+        self._owns_database = False
+        if store is not None:
+            self._store: BookStore = store
+        else:
+            self._owns_database = database is None
+            self._database = database or Database(config.database_url)
+            try:
+                self._store = PaperStore(self._database)
+            except BaseException:
+                if self._owns_database:
+                    self._database.close()
+                raise
         try:
-            self._store = PaperStore(self._database)
             stored = self._store.load()
         except BaseException:
-            if self._owns_database:
+            if self._owns_database and self._database is not None:
                 self._database.close()
             raise
         self._lock = threading.Lock()
@@ -165,7 +177,7 @@ class PaperBroker(ExecutionClient):
     def close(self) -> None:
         """Disconnect and close the database if the broker opened it; idempotent."""
         self.disconnect()
-        if self._owns_database:
+        if self._owns_database and self._database is not None:
             self._database.close()
 
     def submit(self, order: SubmitOrder) -> None:
@@ -294,7 +306,10 @@ class PaperBroker(ExecutionClient):
             venue.book.marks[bar.instrument] = on_tick(bar.close, venue.tick(bar.instrument))
             if interval is not None and bar.interval != interval:
                 return
-            if not self._fills_on("bar", None):
+            if not self._fills_on("bar", bar.instrument):
+                # Nothing works there: nothing fills, and no entry filled in this bar for a
+                # later stop to meet the rest of (the common bar of a backtest: no step).
+                venue.entry_bars.pop(bar.instrument, None)
                 return
         with self._step():
             fill_from_bar(venue, bar)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -37,6 +37,7 @@ from engine.store.database import Database
 __all__ = [
     "SCHEMA_VERSION",
     "BookChanges",
+    "BookStore",
     "PaperSchemaError",
     "PaperStore",
     "StoredBook",
@@ -148,6 +149,18 @@ class BookChanges:
         return bool(self.orders or self.fills or self.positions or self.account)
 
 
+class BookStore(Protocol):
+    """Where a paper broker keeps its book: :class:`PaperStore` on disk, or in memory for
+    backtests (:class:`adapters.paper.memory_store.MemoryPaperStore`)."""
+
+    def load(self) -> StoredBook: ...
+    def write(self, changes: BookChanges) -> None: ...
+    def open_orders(self) -> list[PaperOrder]: ...
+    def positions(self) -> list[PaperPosition]: ...
+    def fills(self) -> list[dict[str, Any]]: ...
+    def order_fills(self, client_order_id: str) -> list[OrderFilled]: ...
+
+
 class PaperStore:
     """The paper book's tables in ``database``. Blocking calls; never on the store's loop."""
 
@@ -235,7 +248,7 @@ class PaperStore:
                     conn, paper_orders, paper_orders.c.client_order_id, rows, "client_order_id"
                 )
             if changes.fills:
-                await conn.execute(paper_fills.insert(), [_fill_row(f) for f in changes.fills])
+                await conn.execute(paper_fills.insert(), [fill_row(f) for f in changes.fills])
             if changes.positions:
                 rows = [_position_row(p) for p in changes.positions.values()]
                 await _replace(
@@ -391,7 +404,7 @@ def _order(row: Any) -> PaperOrder:
     )
 
 
-def _fill_row(fill: OrderFilled) -> dict[str, Any]:
+def fill_row(fill: OrderFilled) -> dict[str, Any]:
     return {
         "trade_id": fill.trade_id,
         "client_order_id": fill.client_order_id,

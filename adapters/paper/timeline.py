@@ -42,7 +42,10 @@ class Timeline:
     def report_due(self, order_id: str, now_ns: int, delay_ns: int) -> int:
         """When a report of ``order_id`` made now with ``delay_ns`` may go: not before the
         order's previous report. A time <= :meth:`served_until` means at once."""
-        due = max(now_ns + delay_ns, self._last_report.get(order_id, 0))
+        due = now_ns + delay_ns
+        last = self._last_report.get(order_id)  # no 0 stands in: times before 1970 are < 0
+        if last is not None and last > due:
+            due = last
         if due > self.served_until(now_ns):
             self._last_report[order_id] = due
         return due

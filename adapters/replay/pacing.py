@@ -73,6 +73,7 @@ class PacedReplay(DataClient, Generic[E]):
         """Whether entries become bars: ``connect`` then refuses events without
         ``on_bars``."""
         self._speed = None if speed is None else Fraction(speed)
+        self._real_time = self._speed == 1  # integer arithmetic then, no Fraction per entry
         self._start_at = start_at_ns
         self._batch_size = batch_size
         self._lock = threading.Lock()
@@ -251,6 +252,8 @@ class PacedReplay(DataClient, Generic[E]):
                 start = data_ns if self._start_at is None else self._start_at
             self._anchor = (start, self._now())
         anchor_data, anchor_at = self._anchor
+        if self._real_time:
+            return anchor_at + data_ns - anchor_data
         return anchor_at + int((data_ns - anchor_data) / self._speed)
 
     def _schedule(self) -> None:

@@ -21,6 +21,8 @@ anything else                                 ``other``          not the engine:
 ============================================  =================  ==============================
 
 A role's n-th order adds ``.n`` and keeps the role: ``<entry>:stop.2`` is ``stop``.
+``<entry>:stop`` is the protective stop however its price was set: the signal's
+(``ExitPlan.stop``) or ``stop_loss_pct`` from the entry's fill (``ExitPlan.stop_pct``).
 ``<entry>:flat`` is the market order that closes a position whose protective stop was lost
 (rejected or canceled by the venue): the stop's job done at market, so it counts as ``stop``.
 The supervisor's own ids are recognised first, by their tag and integer time

@@ -27,7 +27,7 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
 )
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
-from engine.messages.orders import CancelAllOrders, SubmitBracket
+from engine.messages.orders import CancelAllOrders, ClosePosition, SubmitBracket
 from engine.messages.ranking import RankerReconfigured, ReconfigureRanker, SignalsRanked
 from engine.messages.reconciliation import ReconciliationReport
 from engine.messages.risk import RiskDenied
@@ -103,6 +103,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     # order commands
     SubmitBracket,
     CancelAllOrders,
+    ClosePosition,
     SubmitOrder,
     CancelOrder,
     ModifyOrder,

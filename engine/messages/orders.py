@@ -33,6 +33,11 @@ class ExitPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     stop: Decimal | None = None
     """Protective stop price (a stop-market order at the venue), live from the entry's fill."""
+    stop_pct: Decimal | None = None
+    """Instead of ``stop``: a protective stop this % (in (0, 100)) from the entry's average
+    fill price, placed when the entry fills (:func:`engine.orders.exits.percent_stop`: a
+    long's rounded down to the tick, a short's up); as more of the entry fills, the stop
+    covers the filled quantity at the new average's price."""
     target: Decimal | None = None
     """Take-profit price (a limit order at the venue), one-cancels-other with the stop."""
     partial_targets: list[PartialTarget] = msgspec.field(default_factory=list)
@@ -61,4 +66,14 @@ class CancelAllOrders(Command, frozen=True, kw_only=True):
     step and the square-off's."""
 
     instrument: str | None = None
+    reason: str
+
+
+class ClosePosition(Command, frozen=True, kw_only=True):
+    """Close a position with ``orders``: orders of one instrument and one side (market
+    orders, each within the freeze quantity, as the supervisor sized them to the position it
+    knows), sent once the instrument's working orders have ended and never beyond the
+    position (:mod:`engine.orders.closing`)."""
+
+    orders: list[SubmitOrder]
     reason: str

@@ -11,6 +11,8 @@ drives it. Modules:
 * :mod:`~engine.orders.bracket`, :mod:`~engine.orders.exit_slots` and
   :mod:`~engine.orders.exits`: what a bracket's position needs (stop, targets, OCO,
   trailing, time stop, market close);
+* :mod:`~engine.orders.closing`: ``ClosePosition``, closing a position at market without
+  ever reversing it (an exit signal, the kill switch, the square-off);
 * :mod:`~engine.orders.config`: :class:`RouterConfig`;
 * :mod:`~engine.orders.describe`: ``DescribeOrders``, ``OrdersReport``, ``RouterAnswer``;
 * :mod:`~engine.orders.rebuild`: the book taken back from the journal after a restart

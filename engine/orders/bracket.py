@@ -11,14 +11,18 @@ What the position needs, as scenario → outcome:
 scenario                                       outcome
 =============================================  ==============================================
 the entry fills (in part or in full)           the protective stop (stop-market at
-                                               ``ExitPlan.stop``, or trailing) covers the
-                                               whole open quantity; each target (limit) its
-                                               share of the filled quantity
+                                               ``ExitPlan.stop``, or ``ExitPlan.stop_pct``
+                                               from the entry's average fill price
+                                               (:func:`~engine.orders.exits.percent_stop`),
+                                               or trailing) covers the whole open quantity;
+                                               each target (limit) its share of the filled
+                                               quantity
                                                (:func:`~engine.orders.exits.target_allotments`)
 more of the entry fills                        the working exits grow by ``ModifyOrder`` of
                                                the total quantity (same id, no moment without
-                                               a stop); exits not yet acknowledged are resized
-                                               once they are
+                                               a stop); a ``stop_pct`` stop moves to the new
+                                               average's price in the same modify; exits not
+                                               yet acknowledged are resized once they are
 a target fills (in part)                       the stop shrinks to the open quantity
 the stop fills (in part)                       the targets shrink so that none exceeds the
                                                open quantity; at zero they are canceled (OCO)
@@ -35,8 +39,11 @@ a target ends without filling                  that target is given up (logged);
 an exit order filled in full and more is open  a further order for the role (``:stop.2``)
 (a late entry fill)
 the user cancels an exit                       that exit is left to the user (not re-placed)
-CancelAllOrders                                the bracket is released: nothing more is placed
-                                               or moved
+the user moves the stop                        it stays there (a ``stop_pct`` stop is no
+                                               longer moved by later entry fills)
+CancelAllOrders, ClosePosition (an exit        the bracket is released: nothing more is placed
+signal, the kill switch, the square-off)       or moved; the router cancels its orders
+                                               (:mod:`engine.orders.closing`)
 the market close is rejected                   the bracket gives up (logged as an error)
 =============================================  ==============================================
 
@@ -48,6 +55,7 @@ quantity, so at worst it fills what was still open.
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from engine.messages.orders import SubmitBracket
 from engine.messages.trading import (
@@ -60,7 +68,7 @@ from engine.messages.trading import (
     TimeInForce,
 )
 from engine.orders.exit_slots import ExitSlot, LegOrder, bracket_problems
-from engine.orders.exits import TrailingStop, target_allotments, to_decimal
+from engine.orders.exits import TrailingStop, percent_stop, target_allotments, to_decimal
 from engine.orders.ids import ExitRole, exit_order_id, target_role
 
 __all__ = ["Bracket", "BracketCommand", "ExitSlot", "LegOrder", "bracket_problems"]
@@ -97,6 +105,7 @@ class Bracket:
             TimeInForce.GTC if entry.time_in_force is TimeInForce.GTC else (TimeInForce.DAY)
         )
         self.lot_size = lot_size
+        self.tick_size = tick_size
         self.entry_filled = 0
         self._entry_notional = Decimal(0)
         self.entry_live = True
@@ -121,9 +130,13 @@ class Bracket:
             else TrailingStop(long=self.long, distance=distance, tick=tick_size, floor=plan.stop)
         )
         self.stop: ExitSlot | None = None
+        self.stop_follows_fills = plan.stop_pct is not None
+        """The stop's trigger is ``stop_pct`` from the entry's average fill price, set at each
+        entry fill (until the user moves it)."""
         if self.trailing is not None:
             self.stop = ExitSlot(ExitRole.TRAIL.value, OrderType.STOP_MARKET)
-        elif plan.stop is not None:
+        elif plan.stop is not None or plan.stop_pct is not None:
+            # A stop_pct stop has no trigger before the first fill: nothing is placed until then.
             self.stop = ExitSlot(ExitRole.STOP.value, OrderType.STOP_MARKET, trigger=plan.stop)
         targets = [(t.price, to_decimal(t.fraction)) for t in plan.partial_targets]
         if plan.target is not None:
@@ -172,6 +185,14 @@ class Bracket:
         """The entry executed ``quantity`` units at ``price``."""
         self.entry_filled += quantity
         self._entry_notional += price * quantity
+        pct = self.plan.stop_pct
+        if pct is not None and self.stop_follows_fills and self.stop is not None:
+            # From the exact average (a Fraction: notional / units need not terminate).
+            average = Fraction(self._entry_notional) / self.entry_filled
+            try:
+                self.stop.trigger = percent_stop(average, pct, self.tick_size, long=self.long)
+            except ValueError as error:  # a venue's fill at a price <= 0: nothing to place
+                self.alerts.append(f"no stop_pct stop from the entry's fills: {error}")
         if self.opened_ns is None:
             self.opened_ns = now_ns
             if self.plan.time_stop_ns is not None:
@@ -236,8 +257,10 @@ class Bracket:
         slot, leg = found
         if trigger is not None:
             slot.trigger = leg.requested_trigger = trigger
-            if slot is self.stop and self.trailing is not None:
-                self.trailing.adopt(trigger)
+            if slot is self.stop:
+                self.stop_follows_fills = False
+                if self.trailing is not None:
+                    self.trailing.adopt(trigger)
         if price is not None:
             slot.price = leg.requested_price = price
 

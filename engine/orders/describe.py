@@ -57,7 +57,7 @@ class OrdersReport(Report, frozen=True, kw_only=True):
 
 class RouterAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """The router's reply to ``SubmitOrder``, ``SubmitBracket``, ``CancelOrder``,
-    ``ModifyOrder`` and ``CancelAllOrders``."""
+    ``ModifyOrder``, ``CancelAllOrders`` and ``ClosePosition``."""
 
     ok: bool
     """Taken on (``False``: refused, nothing was done; ``reason`` says why)."""
@@ -68,4 +68,5 @@ class RouterAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """The client order id was known: the answer describes the existing order and nothing
     was sent."""
     canceled: list[str] = msgspec.field(default_factory=list)
-    """``CancelAllOrders``: the client order ids being canceled."""
+    """``CancelAllOrders``: the client order ids being canceled; ``ClosePosition``: those
+    its orders wait on (canceled, or sent then canceled for a stop on its way)."""

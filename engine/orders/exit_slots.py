@@ -76,6 +76,15 @@ def bracket_problems(command: SubmitBracket) -> list[str]:
         value = getattr(plan, name)
         if value is not None and not value > 0:
             problems.append(f"exits.{name} must be > 0, got {value}")
+    if plan.stop_pct is not None:
+        if not (plan.stop_pct.is_finite() and 0 < plan.stop_pct < 100):
+            problems.append(f"exits.stop_pct must be in (0, 100), got {plan.stop_pct}")
+        if plan.stop is not None:
+            problems.append("give either exits.stop or exits.stop_pct, not both")
+        if plan.trailing_distance is not None or plan.trailing_atr_multiple is not None:
+            problems.append(
+                "give either exits.stop_pct or a trailing stop (whose floor is exits.stop)"
+            )
     fractions = [to_decimal(t.fraction) for t in plan.partial_targets]
     for target, fraction in zip(plan.partial_targets, fractions, strict=True):
         if not 0 < fraction <= 1:

@@ -1,4 +1,5 @@
-"""Exit arithmetic: how much each target takes, and where a trailing stop stands.
+"""Exit arithmetic: how much each target takes, and where a percentage stop and a trailing
+stop stand.
 
 Pure functions and one small class, exact on ``Decimal`` (a fraction such as 0.29 is read
 from its decimal text, so 0.29 of 100 units is 29, not the 28 a binary float would give).
@@ -6,10 +7,12 @@ from its decimal text, so 0.29 of 100 units is 29, not the 28 a binary float wou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 
-__all__ = ["TrailingStop", "round_to_tick", "target_allotments", "to_decimal"]
+__all__ = ["TrailingStop", "percent_stop", "round_to_tick", "target_allotments", "to_decimal"]
 
 
 def to_decimal(value: float | Decimal) -> Decimal:
@@ -37,6 +40,31 @@ def round_to_tick(price: Decimal, tick: Decimal, *, down: bool) -> Decimal:
     """``price`` on the tick grid, rounded down (``down``) or up, in the tick's decimals."""
     steps = (price / tick).to_integral_value(rounding=ROUND_FLOOR if down else ROUND_CEILING)
     return (steps * tick).quantize(tick)
+
+
+def percent_stop(
+    average: Decimal | Fraction, pct: Decimal, tick: Decimal, *, long: bool
+) -> Decimal:
+    """The protective stop ``pct`` % from an entry's ``average`` fill price, on the tick and
+    rounded away from the entry, so the loss to it is at least ``pct`` %: a long's
+    ``floor_to_tick(average x (1 - pct/100))``, a short's
+    ``ceil_to_tick(average x (1 + pct/100))``; in the tick's decimals.
+
+    Exact: the product is taken as a fraction (pass the average as ``Fraction(notional) /
+    quantity`` when it does not terminate) and rounded once. A long's stop is never below one
+    tick (a stop at 0 protects nothing). Raises ``ValueError`` for ``pct`` outside (0, 100),
+    a tick that is not > 0, or an average that is not > 0.
+    """
+    if not 0 < pct < 100:
+        raise ValueError(f"a stop percentage must be in (0, 100), got {pct}")
+    if not tick > 0:
+        raise ValueError(f"a tick size must be > 0, got {tick}")
+    if not average > 0:
+        raise ValueError(f"an average fill price must be > 0, got {average}")
+    factor = (100 - Fraction(pct)) if long else (100 + Fraction(pct))
+    steps_exact = Fraction(average) * factor / (100 * Fraction(tick))
+    steps = math.floor(steps_exact) if long else math.ceil(steps_exact)
+    return (max(steps, 1) * tick).quantize(tick)
 
 
 class TrailingStop:

@@ -5,6 +5,13 @@ itself sent and the router's order events. From them: the net position per instr
 open trades, the risk to the stops (portfolio heat), the value of the working entries, and
 each closed trade's P&L (for the losing streak). Plain bookkeeping, no clock, no I/O.
 
+The ledger reports a fill after the router published it, so for a moment the supervisor has
+seen a fill its positions do not hold yet (an entry filled at a bar's open, an exit signal at
+the same bar's close). Such fills are kept as unconfirmed until the ledger's change that
+holds them (its quantity moved by the fill's units) arrives; :meth:`Exposure.exit_units`
+counts them, and the working entries that may fill, so that an exit is never refused or cut
+short for a fill the ledger has not reported yet (the router closes no more than it holds).
+
 A ledger publishes positions either per strategy or for the account (``strategy=None``); the
 net position of an instrument is the sum over what was published for it, so a ledger must not
 publish both for one instrument.
@@ -12,6 +19,7 @@ publish both for one instrument.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -19,6 +27,7 @@ from engine.messages.trading import OrderSide, PositionChanged
 from engine.risk.limits import decimal_of
 
 _ZERO = Decimal(0)
+_TRADES_KEPT = 10_000  # trade ids remembered: a fill arrives on both ``orders`` and ``fills``
 
 
 @dataclass(slots=True)
@@ -58,6 +67,10 @@ class Exposure:
         self.stops: dict[str, Decimal] = {}
         """The protective stop of each instrument's latest entry, for its risk."""
         self.working: dict[str, WorkingOrder] = {}
+        self._unconfirmed: dict[str, list[int]] = {}
+        """Instrument → signed units of the fills seen that the ledger has not reported, oldest
+        first."""
+        self._trades_seen: OrderedDict[str, None] = OrderedDict()
 
     # -- positions --------------------------------------------------------------------------
 
@@ -68,6 +81,7 @@ class Exposure:
         key = (change.instrument, change.strategy)
         held = self._held.setdefault(key, _Held())
         before, after = held.quantity, change.quantity
+        self._confirm(change.instrument, after - before)
         closed: Decimal | None = None
         if before != 0 and (after == 0 or (after > 0) != (before > 0)):
             closed = change.realized_pnl - held.realized_at_open
@@ -76,10 +90,18 @@ class Exposure:
         held.quantity, held.avg_price, held.realized = after, change.avg_price, change.realized_pnl
         if after == 0:
             del self._held[key]
-            if self.position(change.instrument) == 0 and not self._has_working_entry(
-                change.instrument
-            ):
-                self.stops.pop(change.instrument, None)
+            if self.position(change.instrument) == 0:
+                # Nothing is left for its exits to close: the router never sends one beyond
+                # the position (an exit cut short by a stop that filled first would
+                # otherwise count as working for good).
+                for cid in [
+                    c
+                    for c, o in self.working.items()
+                    if o.instrument == change.instrument and o.is_exit
+                ]:
+                    del self.working[cid]
+                if not self._has_working_entry(change.instrument):
+                    self.stops.pop(change.instrument, None)
         return closed
 
     def position(self, instrument: str) -> int:
@@ -100,6 +122,48 @@ class Exposure:
         for (instrument, _), held in self._held.items():
             net[instrument] = net.get(instrument, 0) + held.quantity
         return {i: q for i, q in sorted(net.items()) if q}
+
+    def fill_seen(self, instrument: str, trade_id: str, signed_quantity: int) -> None:
+        """A fill published by the router (> 0 bought): unconfirmed until the ledger reports
+        it (once per trade id)."""
+        if trade_id in self._trades_seen:
+            return
+        self._trades_seen[trade_id] = None
+        if len(self._trades_seen) > _TRADES_KEPT:
+            self._trades_seen.popitem(last=False)
+        self._unconfirmed.setdefault(instrument, []).append(signed_quantity)
+
+    def _confirm(self, instrument: str, delta: int) -> None:
+        """The ledger's position moved by ``delta``: the fill that moved it is confirmed (and
+        any older one it passed over, which the ledger refused). A change that matches no
+        fill (the ledger's announcement at its start) confirms none."""
+        pending = self._unconfirmed.get(instrument)
+        if not pending or not delta or delta not in pending:
+            return
+        del pending[: pending.index(delta) + 1]
+        if not pending:
+            del self._unconfirmed[instrument]
+
+    def position_seen(self, instrument: str) -> int:
+        """Signed units held with the fills the ledger has not reported yet."""
+        return self.position(instrument) + sum(self._unconfirmed.get(instrument, ()))
+
+    def instruments_seen(self) -> set[str]:
+        """Instruments with a position, or fills not yet reported by the ledger."""
+        return set(self.positions()) | {i for i, p in self._unconfirmed.items() if p}
+
+    def exit_units(self, instrument: str, side: OrderSide) -> int:
+        """At most how many units an exit on ``side`` may find to close: the position on the
+        other side with the fills the ledger has not reported yet, and the working entries
+        that would add to it. An upper bound: the router sends no more than it holds."""
+        signed = self.position_seen(instrument)
+        held = signed if side is OrderSide.SELL else -signed
+        opening = sum(
+            o.remaining
+            for o in self.working.values()
+            if o.instrument == instrument and not o.is_exit and o.side is not side
+        )
+        return max(held, 0) + opening
 
     # -- working orders ---------------------------------------------------------------------
 

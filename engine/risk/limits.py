@@ -128,9 +128,22 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         Meta(
             description="true: an entry goes with its stop and target orders (a bracket); "
             "false: without them, exits come from signals only (the stop still sizes the "
-            "risk). Backtests of a strategy's own exit rule use false.",
+            "risk), but for the stop of stop_loss_pct. Backtests of a strategy's own exit "
+            "rule use false.",
         ),
     ] = True
+    stop_loss_pct: Annotated[
+        float,
+        Meta(
+            ge=0,
+            lt=100,
+            description="Each entry's protective stop this % from the entry's average fill "
+            "price, placed when the entry fills; 0: none. It applies whatever bracket_exits "
+            "says: with false the entry goes with this stop only (no target), with true it "
+            "replaces the signal's stop. Sizing and the risk checks measure the risk to the "
+            "stop this % from the entry's price.",
+        ),
+    ] = 0.0
     allow_short: Annotated[
         bool,
         Meta(
@@ -227,6 +240,7 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             "risk_per_trade_pct",
             "max_portfolio_heat_pct",
             "default_stop_pct",
+            "stop_loss_pct",
             "loss_cooldown_s",
             "max_daily_loss_pct",
             "max_daily_loss",
@@ -235,8 +249,9 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             _check_number(name, getattr(self, name), low=0.0)
         for name in ("max_orders_per_s", "leverage", "sizing_notional", "sizing_atr_multiple"):
             _check_number(name, getattr(self, name), low=0.0, open_low=True)
-        if self.default_stop_pct >= 100:
-            raise ValueError(f"default_stop_pct must be below 100, got {self.default_stop_pct!r}")
+        for name in ("default_stop_pct", "stop_loss_pct"):
+            if getattr(self, name) >= 100:
+                raise ValueError(f"{name} must be below 100, got {getattr(self, name)!r}")
         for name in (
             "order_burst",
             "max_position_qty",

@@ -12,7 +12,14 @@ entry price                    the intent's ``entry`` on the tick (a buy down, a
 stop                           the intent's; none: ``default_stop_pct`` from the price (not
                                for ``atr`` sizing, which places its own); on the tick,
                                moved towards the price, so the risk never grows
-size                           :func:`engine.risk.sizing.size_entry`
+``stop_loss_pct`` > 0          replaces the stop: the one ``stop_loss_pct`` from the price
+                               (:func:`~engine.orders.exits.percent_stop`, away from the
+                               price as the router will place it from the entry's average
+                               fill price), for sizing and the checks; the bracket carries
+                               ``ExitPlan.stop_pct``, with ``bracket_exits`` false as its only
+                               exit (no target)
+size                           :func:`engine.risk.sizing.size_entry` (``atr``: the ATR
+                               distance sizes, the stop stays that of ``stop_loss_pct``)
 target                         the intent's on the tick (as a limit order rounds); one on the
                                losing side of the price is dropped (it would fill at once)
 a manual order                 its prices on the tick; valued at its limit (or trigger)
@@ -32,6 +39,7 @@ from engine.instruments import Instrument, TickRounding
 from engine.messages.orders import ExitPlan, SubmitBracket
 from engine.messages.risk import RiskCode
 from engine.messages.trading import OrderSide, OrderType, SubmitOrder, TradeIntent
+from engine.orders.exits import percent_stop
 from engine.risk.checks import Failure, OrderProposal, figure
 from engine.risk.limits import RiskLimits, decimal_of
 from engine.risk.orders import round_limit, round_stop, round_target
@@ -103,10 +111,13 @@ def plan_entry(
                 {"instrument": instrument.id},
             ),
         )
+    stop_pct = decimal_of(limits.stop_loss_pct) if limits.stop_loss_pct > 0 else None
     stop = intent.stop
-    if stop is None and limits.sizing != "atr":
+    if stop_pct is not None:
+        stop = percent_stop(price, stop_pct, instrument.tick_size, long=side is OrderSide.BUY)
+    elif stop is None and limits.sizing != "atr":
         stop = default_stop(price, side, limits)
-    if stop is not None:
+    if stop is not None and stop_pct is None:
         stop = round_stop(instrument, stop, side)
     atr = intent.features.get(limits.sizing_atr_feature)
     size = size_entry(
@@ -130,7 +141,8 @@ def plan_entry(
                 figures,
             ),
         )
-    stop = None if size.stop is None else round_stop(instrument, size.stop, side)
+    if stop_pct is None:
+        stop = None if size.stop is None else round_stop(instrument, size.stop, side)
     target = None if intent.target is None else round_target(instrument, intent.target, side)
     if target is not None and ((target <= price) if side is OrderSide.BUY else (target >= price)):
         target = None
@@ -150,7 +162,7 @@ def plan_entry(
         ts_event=now_ns,
         ts_init=now_ns,
         entry=entry,
-        exits=ExitPlan(stop=stop, target=target, atr=atr) if limits.bracket_exits else ExitPlan(),
+        exits=_exit_plan(limits, stop=stop, stop_pct=stop_pct, target=target, atr=atr),
         entry_timeout_ns=round(limits.entry_timeout_s * _NS_PER_S) or None,
     )
     proposal = OrderProposal(
@@ -162,6 +174,23 @@ def plan_entry(
         stop=stop,
     )
     return EntryPlan(proposal, bracket)
+
+
+def _exit_plan(
+    limits: RiskLimits,
+    *,
+    stop: Decimal | None,
+    stop_pct: Decimal | None,
+    target: Decimal | None,
+    atr: float | None,
+) -> ExitPlan:
+    """The bracket's exits: with ``bracket_exits`` the stop (``stop_pct``'s, else the
+    intent's or the default) and the target; without, only ``stop_pct``'s stop, if any."""
+    if not limits.bracket_exits:
+        return ExitPlan(stop_pct=stop_pct)
+    if stop_pct is not None:
+        return ExitPlan(stop_pct=stop_pct, target=target, atr=atr)
+    return ExitPlan(stop=stop, target=target, atr=atr)
 
 
 def plan_manual(
