@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench clean browser
+.PHONY: run test lint bench bench-backtest clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,5 +34,16 @@ test: lint browser
 bench: $(STAMP)
 	$(BIN)/troupe bench runtime
 
+# The backtest benchmark beside backtrader, which is never a dependency of troupe: it goes
+# into a venv of its own (.venv-bench) with troupe installed beside it.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . backtrader
+	@touch $@
+
+bench-backtest: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/troupe bench backtest --json
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -93,3 +93,25 @@ def test_a_bad_configuration_is_refused_with_every_problem(tmp_path: Path, capsy
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "aaa.csv" in err and "no_such_strategy" in err
     assert not (tmp_path / "o" / "report.json").exists()
+
+
+def test_the_configured_stop_loss_exits_at_stops(tmp_path: Path) -> None:
+    # Arrange: the same file with a 1 % stop-loss
+    write_daily_csv(tmp_path / "aaa.csv", seed=4)
+    write_daily_csv(tmp_path / "bbb.csv", seed=5)
+    config = CONFIG.replace("qty = 10\n", "qty = 10\nstop_loss_pct = 1.0\n")
+    (tmp_path / "backtest.toml").write_text(config)
+
+    # Act
+    code = main(
+        ["backtest", "-c", str(tmp_path / "backtest.toml"), "--out", str(tmp_path / "o"), "--quiet"]
+    )
+
+    # Assert: stops hit, each exit at or below its stop on a long, never a short
+    assert code == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    stops = [t for t in report["trades"] if t["exit_reason"] == "stop"]
+    assert stops
+    for trade in stops:
+        assert float(trade["exit_price"]) <= float(trade["entry_price"]) * 0.99 + 1e-9
+    assert {t["side"] for t in report["trades"]} == {"long"}

@@ -113,7 +113,9 @@ def test_the_same_inputs_give_the_same_report_bytes(
     assert one == two
 
 
-def test_the_command_runs_the_one_instrument_form(tmp_path: Path) -> None:
+def test_the_command_runs_the_one_instrument_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_daily_csv(tmp_path / "daily.csv")
     args = [
         "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
@@ -123,6 +125,10 @@ def test_the_command_runs_the_one_instrument_form(tmp_path: Path) -> None:
 
     assert main(["backtest", *args]) == 0
 
+    # A progress bar on stderr while it ran (the bar count), a summary on stdout after
+    out, err = capsys.readouterr()
+    assert "backtest: 100%" in err and "400/400" in err
+    assert "Trades" in out and "report.json" in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     page = (tmp_path / "out" / "report.html").read_text()
     assert (

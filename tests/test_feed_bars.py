@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.bar_aggregator import bars_topic
 from actors.feed import Feed, FeedConfig
 from adapters.replay import CsvReplay, CsvSource, read_csv
 from adapters.replay.csv_rows import BarRow
-from engine.bar_validation import BAR_CHECKS, NO_BAR_YET, BarRejectReason, BarTape, bar_problem
+from engine.bar_validation import (
+    BAR_CHECKS,
+    NO_BAR_YET,
+    BarRejectReason,
+    BarTape,
+    bar_problem,
+    table_problem,
+)
 from engine.data_client import DataClient
 from engine.messages.feed import (
     TOPIC_ALERTS,
@@ -267,6 +276,49 @@ def test_a_good_bar_passes_and_each_interval_keeps_its_own_order() -> None:
     assert tape.last_event_ns == T0 + MINUTE
     tiny = bar(low=1e-300, open=1.0, high=2.0, close=1.5, vwap=1.2)
     assert bar_problem(tiny, NO_BAR_YET, 0.0, 1e9) is None
+
+
+_PRICE = st.one_of(
+    st.floats(min_value=-1.0, max_value=200.0),
+    st.sampled_from([0.0, 49.0, 50.0, 100.0, 150.0, 1e308, math.inf, -math.inf, math.nan]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prices=st.tuples(_PRICE, _PRICE, _PRICE, _PRICE),
+    volume=st.one_of(st.floats(min_value=-1.0, max_value=1e6), st.just(math.nan)),
+    vwap=st.one_of(_PRICE, st.just(1e308)),
+    trades=st.integers(min_value=-1, max_value=5),
+    start=st.sampled_from([T0 - 2 * MINUTE, T0 - MINUTE, T0, -T0]),
+    length=st.sampled_from([-MINUTE, 0, MINUTE]),
+)
+def test_the_fast_path_agrees_with_the_table(
+    *,
+    prices: tuple[float, float, float, float],
+    volume: float,
+    vwap: float,
+    trades: int,
+    start: int,
+    length: int,
+) -> None:
+    o, h, low, c = prices
+    candidate = bar(
+        start=start,
+        length=length,
+        open=o,
+        high=h,
+        low=low,
+        close=c,
+        volume=volume,
+        vwap=vwap,
+        trade_count=trades,
+    )
+    for last in (NO_BAR_YET, T0 - MINUTE):
+        assert bar_problem(candidate, last, *BAND) is table_problem(candidate, last, *BAND)
+        assert bar_problem(candidate, last, 0.0, math.inf) is table_problem(
+            candidate, last, 0.0, math.inf
+        )
 
 
 # -- on the simulated clock -------------------------------------------------------------------

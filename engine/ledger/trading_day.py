@@ -31,7 +31,11 @@ class TradingDay:
         if self._day is not None and self._start <= ts_ns < self._end:
             return self._day
         day = exchange_date(ts_ns, self.time_zone)
-        self._day, self._start, self._end = day, self._midnight(day), self._midnight(day + _ONE)
+        if self._day is not None and day == self._day + _ONE:
+            start = self._end  # the usual miss: the next day, which starts where this one ended
+        else:
+            start = self._midnight(day)
+        self._day, self._start, self._end = day, start, self._midnight(day + _ONE)
         return day
 
     def next_start(self, ts_ns: int) -> int:
