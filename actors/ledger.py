@@ -36,7 +36,10 @@ a ``Bar`` / ``TradeTick`` (also in a       the close / trade price is kept as th
 pending marks, at most every               taken into the book; an equity point; an
 ``mark_interval_ns``                       ``AccountChanged``. The first marks after a quiet
                                            interval go at once, later ones on a timer at the
-                                           interval's end, so the last mark is never left out
+                                           interval's end, so the last mark is never left out.
+                                           With ``mark_interval_ns=0``: once the instant has
+                                           settled (``ctx.schedule_settled``), all of its
+                                           marks together
 a ``QuoteTick``, a non-finite or <= 0      ignored
 price
 the trading day changes (local midnight    today's realised P&L and fees restart at 0;
@@ -332,6 +335,11 @@ class Ledger(Actor):
     def _marks_arrived(self) -> None:
         if self.marks_timer is not None:
             return  # the pending marks go when it fires
+        if not self.mark_interval_ns:
+            # Every mark, but one account for all the bars of an instant (a backtest of 100
+            # instruments would otherwise value every held position once per bar).
+            self.marks_timer = self.ctx.schedule_settled(_MarksDue())
+            return
         now = self.ctx.now_ns()
         wait = 0 if self.last_marks_ns is None else self.last_marks_ns + self.mark_interval_ns - now
         if wait <= 0:

@@ -49,6 +49,7 @@ from adapters.paper.config import PaperBrokerConfig
 from adapters.paper.memory_store import MemoryPaperStore
 from adapters.paper.sessions import calendar_hooks
 from adapters.replay import BarRow, CsvSource, ReplayError, check_csv, read_csv
+from adapters.replay.bar_series import BarSeries
 from adapters.replay.bars_replay import BarsReplay
 from engine.backtest.plan import BacktestPlan, DataFile
 from engine.backtest.report import (
@@ -205,11 +206,11 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
     exchange_name = plan.calendar or ALWAYS
     exchange: MarketCalendar = calendar(plan.calendar) if plan.calendar else AlwaysOpenCalendar()
     instruments = {d.instrument: _instrument(d, plan, exchange_name) for d in plan.data}
-    every_bar = sorted({bar.ts_close for series in played.values() for bar in series})
+    every_bar = sorted({int(ts) for series in played.values() for ts in series.ts_close})
     bar_count = sum(len(series) for series in played.values())
-    first = min(series[0].ts_event for series in played.values())
+    first = min(int(series.ts_event[0]) for series in played.values())
     last_close = every_bar[-1]
-    interval_ns = min(s[0].ts_close - s[0].ts_event for s in played.values())
+    interval_ns = min(int(s.ts_close[0] - s.ts_event[0]) for s in played.values())
 
     runtime = SimulatedRuntime(start_ns=first, seed=plan.seed)
     for suffix in ("", "-wal", "-shm"):  # a run starts from nothing
@@ -243,7 +244,7 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
     runtime.add_listener(TOPIC_FILLS, lambda _t, m: fills.append(m))
     for instrument in played:
         runtime.add_listener(bars_topic(instrument), _bar_listener(broker, progress))
-    history = [bar for warm, _ in loaded.values() for bar in warm]
+    history = [bar for warm, _ in loaded.values() for bar in warm]  # few: the warm-up days
     services = HostServices(
         vault=StrategyVault(),
         history=ListHistory(history) if history else None,
@@ -322,7 +323,7 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
         fills=fills,
         equity=equity,
         exposure=[point.positions_value != 0 for point in equity],
-        marks={i: Decimal(repr(series[-1].close)) for i, series in played.items()},
+        marks={i: Decimal(repr(float(series.close[-1]))) for i, series in played.items()},
         timezone=plan.timezone,
         currency=plan.currency,
         start_cash=plan.cash,
@@ -341,7 +342,7 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
 # -- the data -----------------------------------------------------------------------------------
 
 
-def _load(data: DataFile, plan: BacktestPlan) -> tuple[list[Bar], list[Bar]]:
+def _load(data: DataFile, plan: BacktestPlan) -> tuple[BarSeries, BarSeries]:
     """``data``'s bars, read once: ``(history, played)``, history being the bars of days
     before ``plan.start``. Raises ``ReplayError`` listing every problem of the file."""
     source = CsvSource(path=str(data.path), instrument=data.instrument, tz=data.timezone)
@@ -353,32 +354,34 @@ def _load(data: DataFile, plan: BacktestPlan) -> tuple[list[Bar], list[Bar]]:
     if not rows:
         raise ValueError(f"{data.path}: no bars in the file")
     zone = ZoneInfo(data.timezone)
-    history: list[Bar] = []
-    played: list[Bar] = []
-    for row in rows:
-        day = dt.datetime.fromtimestamp(row.ts_event / 1e9, zone).date()
-        if plan.end is not None and day > plan.end:
-            break
-        bar = _bar(row, data.instrument)
-        (history if plan.start is not None and day < plan.start else played).append(bar)
-    return history, played
+    first = 0  # the first row played
+    last = len(rows)  # past the last row played
+    if plan.start is not None or plan.end is not None:
+        days = [dt.datetime.fromtimestamp(row.ts_event / 1e9, zone).date() for row in rows]
+        if plan.start is not None:
+            first = next((i for i, day in enumerate(days) if day >= plan.start), len(rows))
+        if plan.end is not None:
+            last = next((i for i, day in enumerate(days) if day > plan.end), len(rows))
+    interval = rows[0].interval
+    return (
+        _series(data.instrument, interval, rows[:first]),
+        _series(data.instrument, interval, rows[first:last]),
+    )
 
 
-def _bar(row: BarRow, instrument: str) -> Bar:
-    # As the CSV replay makes them; known at the close.
-    return Bar(
-        ts_event=row.ts_event,
-        ts_init=row.ts_close,
-        instrument=instrument,
-        interval=row.interval,
-        ts_close=row.ts_close,
-        open=row.open,
-        high=row.high,
-        low=row.low,
-        close=row.close,
-        volume=row.volume,
-        trade_count=0,  # a CSV bar does not say
-        vwap=(row.high + row.low + row.close) / 3 if row.volume else row.close,
+def _series(instrument: str, interval: str, rows: Sequence[BarRow]) -> BarSeries:
+    return BarSeries.of_columns(
+        instrument,
+        interval,
+        [r.ts_event for r in rows],
+        [r.ts_close for r in rows],
+        (
+            [r.open for r in rows],
+            [r.high for r in rows],
+            [r.low for r in rows],
+            [r.close for r in rows],
+            [r.volume for r in rows],
+        ),
     )
 
 
@@ -401,11 +404,11 @@ def _instrument(data: DataFile, plan: BacktestPlan, calendar_name: str) -> Instr
 
 
 def _strategy_plans(
-    plan: BacktestPlan, loaded: Mapping[str, tuple[list[Bar], list[Bar]]]
+    plan: BacktestPlan, loaded: Mapping[str, tuple[BarSeries, BarSeries]]
 ) -> list[StrategyPlan]:
     """Each strategy entry on each of its instruments, at the data's interval (an entry's
     empty interval is the data's; another one than the data's is refused)."""
-    intervals = {i: (h or p)[0].interval for i, (h, p) in loaded.items() if h or p}
+    intervals = {i: p.interval for i, (_, p) in loaded.items()}
     problems: list[str] = []
     entries: list[StrategyConfig] = []
     for index, given in enumerate(plan.strategies):

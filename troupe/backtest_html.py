@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.replay.bar_series import BarSeries
 from engine.backtest.html_report import (
     HtmlReportInput,
     InstrumentPrices,
@@ -76,6 +77,15 @@ def write_backtest_html(
     )
     write_html_report(path, data)
     return path
+
+
+def _prices(bars: Sequence[Bar]) -> list[PricePoint]:
+    if isinstance(bars, BarSeries):  # columns: no bar objects made for a chart
+        return [
+            PricePoint(ts_ns=ts, close=close)
+            for ts, close in zip(bars.ts_close.tolist(), bars.close.tolist(), strict=True)
+        ]
+    return [PricePoint(ts_ns=bar.ts_close, close=bar.close) for bar in bars]
 
 
 def _markers(report: Report, instrument: str) -> list[TradeMarker]:
