@@ -114,13 +114,13 @@ class ClosingDesk(OrderDesk):
         the orders canceled. ``send_stops``: a protective stop not yet sent is sent first."""
         memory = self.memory
         for bracket in memory.brackets.values():
+            if bracket.released:
+                continue  # released before: nothing to write again
             if instrument is None or bracket.entry.instrument == instrument:
                 bracket.release()
                 self.dirty[bracket.entry_id] = None
         canceled: list[str] = []
-        for order in list(memory.orders.values()):
-            if not order.live or instrument not in (None, order.order.instrument):
-                continue
+        for order in memory.live_orders(instrument):
             client_order_id = order.client_order_id
             canceled.append(client_order_id)
             if send_stops and order.status is OrderStatus.NEW and order.role in _PROTECTIVE:
@@ -156,8 +156,8 @@ class ClosingDesk(OrderDesk):
         position = memory.positions.get(instrument, 0)
         working = sum(
             order.quantity - order.filled_qty
-            for order in memory.orders.values()
-            if order.live and order.order.instrument == instrument and order.order.side is side
+            for order in memory.live_orders(instrument)
+            if order.order.side is side
         )
         units = closable(position, side, working)
         allotted = close_allotments([order.quantity for order in orders], units)
@@ -189,5 +189,5 @@ class ClosingDesk(OrderDesk):
         """An order of a close that is not sent, kept so that its end is published and its
         id stays known."""
         tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=None, role="order")
-        self.memory.orders[tracked.client_order_id] = tracked
+        self.memory.track(tracked)
         return tracked

@@ -83,7 +83,7 @@ class OrderDesk(Actor):
         recorded as its whole ``SubmitBracket``, so a restarted router can rebuild the
         bracket)."""
         tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=bracket, role=role)
-        self.memory.orders[order.client_order_id] = tracked
+        self.memory.track(tracked)
         self.write(order.client_order_id, order.client_order_id, record or order)
         return RouterAnswer(ok=True, order=tracked.view())
 

@@ -87,7 +87,11 @@ class RouterMemory:
     def __init__(self, config: RouterConfig | None = None) -> None:
         config = config or RouterConfig()
         self.orders: dict[str, TrackedOrder] = {}
-        """Every order by client order id, oldest first."""
+        """Every order by client order id, oldest first (add with :meth:`track`)."""
+        self._open: dict[str, dict[str, None]] = {}
+        """Instrument -> ids (an ordered set) of its orders that may still be live: every
+        order ever would be walked on each close of a long backtest otherwise. Ended orders
+        are dropped as they are found (an order never comes back to life)."""
         self.brackets: dict[str, Bracket] = {}
         """Every bracket by entry id, oldest first."""
         self.outbox = Outbox(config.rate_limit)
@@ -136,3 +140,27 @@ class RouterMemory:
         """Failed attempts to read the venue's book (sets the back-off)."""
         self.reconcile_due_ns: int | None = None
         """When reading the venue's book is to be tried again, after a failure."""
+
+    def track(self, tracked: TrackedOrder) -> None:
+        """Keep ``tracked`` (a new order, or one taken back after a restart)."""
+        self.orders[tracked.client_order_id] = tracked
+        if tracked.live:
+            instrument = tracked.order.instrument
+            self._open.setdefault(instrument, {})[tracked.client_order_id] = None
+
+    def live_orders(self, instrument: str | None) -> list[TrackedOrder]:
+        """The live orders (of ``instrument``, or of all: the kill switch's rare walk over
+        every order), oldest first."""
+        if instrument is None:
+            return [order for order in self.orders.values() if order.live]
+        ids = self._open.get(instrument)
+        if not ids:
+            return []
+        found: list[TrackedOrder] = []
+        for client_order_id in list(ids):
+            order = self.orders[client_order_id]
+            if order.live:
+                found.append(order)
+            else:
+                del ids[client_order_id]
+        return found

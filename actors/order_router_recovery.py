@@ -128,7 +128,8 @@ class RecoverySide(VenueSide):
             return
         data = self.rebuild()
         book = restore_book(data, lot_size=self._lot_size, tick_size=self._tick_size)
-        memory.orders.update(book.orders)
+        for tracked in book.orders.values():
+            memory.track(tracked)
         memory.brackets.update(book.brackets)
         memory.positions = dict(data.positions)
         for alert in book.alerts:
