@@ -40,13 +40,16 @@ def write_daily_csv(
     return rows
 
 
-def reference_trades(rows: list[dict[str, Any]], fast: int, slow: int) -> list[tuple[Any, ...]]:
+def reference_trades(
+    rows: list[dict[str, Any]], fast: int, slow: int, first: int = 1, last: int | None = None
+) -> list[tuple[Any, ...]]:
     """sma_cross, long only, in a few lines: a cross on bar t's close trades at bar t+1's
-    open; an order made on the last bar never fills."""
+    open; an order made on the last bar never fills. ``first``..``last``: the rows traded
+    (the averages warm from the rows before)."""
     closes = np.array([r["close"] for r in rows], dtype=float)
     f, s = talib.SMA(closes, fast), talib.SMA(closes, slow)
     trades, entry = [], None
-    for t in range(1, len(rows) - 1):
+    for t in range(max(first, 1), len(rows) - 1 if last is None else last):
         if np.isnan(s[t - 1]):
             continue
         up = f[t - 1] <= s[t - 1] and f[t] > s[t]
@@ -57,6 +60,20 @@ def reference_trades(rows: list[dict[str, Any]], fast: int, slow: int) -> list[t
             trades.append((entry["date"], entry["open"], rows[t + 1]["date"], rows[t + 1]["open"]))
             entry = None
     return trades
+
+
+def trade_tuples(report: Any) -> list[tuple[Any, ...]]:
+    """A report's trades as the reference loop gives them: entry day and price, exit day
+    and price."""
+    return [
+        (
+            dt.date.fromisoformat(t.entry_time[:10]),
+            float(t.entry_price),
+            dt.date.fromisoformat(t.exit_time[:10]),
+            float(t.exit_price),
+        )
+        for t in report.trades
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +102,7 @@ def test_the_trades_are_the_reference_loops(runs: tuple[Any, Any, list[dict[str,
     first, _, rows = runs
     expected = reference_trades(rows, 10, 30)
     assert len(expected) >= 3
-    got = [
-        (
-            dt.date.fromisoformat(t.entry_time[:10]),
-            float(t.entry_price),
-            dt.date.fromisoformat(t.exit_time[:10]),
-            float(t.exit_price),
-        )
-        for t in first.report.trades
-    ]
-    assert got == expected
+    assert trade_tuples(first.report) == expected
     assert all(t.qty == 10 and t.exit_reason == "signal" for t in first.report.trades)
     # Every file report.json names is there: 2 orders (entry, exit) per trade in orders.csv.
     out = first.files[0].parent

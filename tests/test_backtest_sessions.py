@@ -8,32 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import talib
-
-from tests.test_backtest_run import write_daily_csv
+from tests.test_backtest_run import reference_trades, trade_tuples, write_daily_csv
 from troupe.backtest import BacktestRun, run_backtest
 
 IST = "Asia/Kolkata"
-
-
-def reference_in_range(
-    rows: list[dict[str, Any]], fast: int, slow: int, first: int, last: int
-) -> list[tuple[Any, ...]]:
-    """sma_cross long only on rows[first..last], its averages warm from the rows before: a
-    cross on bar t's close trades at bar t+1's open, for t+1 <= last."""
-    closes = np.array([r["close"] for r in rows], dtype=float)
-    f, s = talib.SMA(closes, fast), talib.SMA(closes, slow)
-    trades, entry = [], None
-    for t in range(max(first, 1), last):
-        up = f[t - 1] <= s[t - 1] and f[t] > s[t]
-        down = f[t - 1] >= s[t - 1] and f[t] < s[t]
-        if up and entry is None:
-            entry = rows[t + 1]
-        elif down and entry is not None:
-            trades.append((entry["date"], entry["open"], rows[t + 1]["date"], rows[t + 1]["open"]))
-            entry = None
-    return trades
 
 
 def test_from_and_to_trade_only_inside_the_range_warm_from_the_bars_before(
@@ -60,16 +38,8 @@ def test_from_and_to_trade_only_inside_the_range_warm_from_the_bars_before(
     )
 
     # Assert: the trades of a run whose averages were warm on the first day
-    expected = reference_in_range(rows, 10, 30, first, last)
-    got = [
-        (
-            dt.date.fromisoformat(t.entry_time[:10]),
-            float(t.entry_price),
-            dt.date.fromisoformat(t.exit_time[:10]),
-            float(t.exit_price),
-        )
-        for t in result.report.trades
-    ]
+    expected = reference_trades(rows, 10, 30, first, last)
+    got = trade_tuples(result.report)
     assert expected and got == expected
     assert result.bars == last - first + 1
     assert result.report.run.start is not None and result.report.run.start[:10] > str(
@@ -95,16 +65,8 @@ def test_history_before_1970_trades_as_the_reference_loop(tmp_path: Path) -> Non
     )
 
     # Assert
-    expected = reference_in_range(rows, 10, 30, 30, len(rows) - 1)
-    got = [
-        (
-            dt.date.fromisoformat(t.entry_time[:10]),
-            float(t.entry_price),
-            dt.date.fromisoformat(t.exit_time[:10]),
-            float(t.exit_price),
-        )
-        for t in result.report.trades
-    ]
+    expected = reference_trades(rows, 10, 30)
+    got = trade_tuples(result.report)
     assert expected and got == expected
 
 
