@@ -43,10 +43,11 @@ pending marks, at most every               taken into the book; an equity point;
 a ``QuoteTick``, a non-finite or <= 0      ignored
 price
 the trading day changes (local midnight    today's realised P&L and fees restart at 0;
-in ``time_zone``: by the runtime clock, a  ``AccountChanged`` if they were not 0 (a day
-timer at midnight, or a fill's             without fills changes nothing: a backtest of
-``ts_event``, replayed or not)             daily bars would publish the same account
-                                           every bar)
+in ``time_zone``: a timer at midnight      ``AccountChanged`` if they were not 0. The timer
+while today has fills, else the next       is set only while today has figures (a day
+mark's or fill's time, replayed or not)    without fills changes nothing: a backtest of
+                                           daily bars would otherwise publish the same
+                                           account every bar)
 ``DescribeLedger`` (an ask)                answered with a :class:`LedgerSnapshot`
 ``equity_sink`` raises                     logged and counted (``failed_sinks``); the book
                                            and the publications go on
@@ -186,6 +187,7 @@ class Ledger(Actor):
         self.followed: set[str] = set()  # instruments whose price topics are subscribed
         self.pending: dict[str, tuple[float, int]] = {}  # instrument -> (price, event ns)
         self.marks_timer: Timer | None = None
+        self.day_timer: Timer | None = None  # set at midnight while today has figures
         self.last_marks_ns: int | None = None  # runtime clock of the last marks publication
         self.replayed = 0
         self.duplicates = 0
@@ -229,7 +231,7 @@ class Ledger(Actor):
         for position in self.book.open_positions():
             self._publish_position(position, now)
         self._publish_account(now)
-        ctx.schedule_once(self.trading_day.next_start(now) - now, _DayDue())
+        self._watch_midnight()
         if self.replayed:
             ctx.log.info("ledger rebuilt from replayed fills", fills=self.replayed)
 
@@ -270,6 +272,7 @@ class Ledger(Actor):
         if attributed is not None:
             self._publish_position(attributed, fill.ts_event)
         self._publish_account(fill.ts_event)
+        self._watch_midnight()
 
     def _count_duplicate(self, fill: OrderFilled, outcome: FillOutcome) -> None:
         if outcome is FillOutcome.DUPLICATE:
@@ -381,12 +384,25 @@ class Ledger(Actor):
 
     @handles(_DayDue)
     def on_day_due(self, _due: _DayDue) -> None:
+        self.day_timer = None
         now = self.ctx.now_ns()
         book = self.book
         had_figures = bool(book.realized_today or book.fees_today)
         if self._advance_day(now) and had_figures:
             self._publish_account(now)
-        self.ctx.schedule_once(max(0, self.trading_day.next_start(now) - now), _DayDue())
+        self._watch_midnight()
+
+    def _watch_midnight(self) -> None:
+        """Set the midnight timer while today has figures to zero: a day without fills changes
+        nothing at its end (the day moves on with the next mark or fill), and a timer every
+        night would be one event per bar in a backtest of daily bars."""
+        book = self.book
+        if self.day_timer is not None or not (book.realized_today or book.fees_today):
+            return
+        now = self.ctx.now_ns()
+        self.day_timer = self.ctx.schedule_once(
+            max(0, self.trading_day.next_start(now) - now), _DayDue()
+        )
 
     def _advance_day(self, ts_ns: int) -> bool:
         """Move to the trading day of ``ts_ns`` if it is later than the current one; whether
