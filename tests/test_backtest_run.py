@@ -184,3 +184,24 @@ def test_the_command_refuses_bad_options_naming_them(
 
     assert named in capsys.readouterr().err
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_the_summary_says_why_signals_did_not_trade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: 2021 bars with the Indian fee table, whose rates start on 2023-04-01
+    write_daily_csv(tmp_path / "daily.csv")
+    args = [
+        "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
+        "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
+        "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
+        "--fees", "indian_equity_intraday", "--quiet",
+    ]  # fmt: skip
+
+    # Act
+    assert main(["backtest", *args]) == 0
+
+    # Assert: no trade, and the summary names the broker's reason
+    out = capsys.readouterr().out
+    assert "Trades: none closed" in out
+    assert "orders rejected" in out and "no fee rates in force on 2021-" in out

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -70,7 +71,8 @@ from engine.journal.writer import JournalWriter
 from engine.ledger.equity_curve import EquityPoint
 from engine.messages.market import Bar
 from engine.messages.orders import TOPIC_FILLS
-from engine.messages.trading import OrderFilled
+from engine.messages.risk import TOPIC_RISK, RiskDenied
+from engine.messages.trading import OrderFilled, OrderStatus
 from engine.orders.config import RateLimit, RouterConfig
 from engine.orders.describe import DescribeOrders
 from engine.risk.limits import RiskLimits, checks_off
@@ -88,6 +90,8 @@ from troupe.strategies import (
 )
 
 _DAY_NS = 86_400 * 1_000_000_000
+WARM_UP_BARS = 10_000
+"""Bars before ``--from`` offered as warm-up history, per instrument, at most."""
 ALWAYS = "ALWAYS"
 """Without a calendar, bars read from a file are taken to be inside the trading session."""
 
@@ -127,6 +131,30 @@ class BacktestResult:
     bars: int
     """Bars played (warm-up history not counted)."""
     files: list[Path]
+    denied: Counter[str] = field(default_factory=Counter)
+    """Intents risk refused, by code and message."""
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Orders the broker rejected, by reason."""
+
+    def refusals(self) -> list[str]:
+        """Lines for a summary: why signals did not trade, grouped by the reason's kind
+        (what comes before its first colon), most common first, each with one example."""
+        lines = []
+        for what, counts in (
+            ("entries refused by risk", self.denied),
+            ("orders rejected", self.rejected),
+        ):
+            kinds: Counter[str] = Counter()
+            example: dict[str, str] = {}
+            for reason, n in counts.items():
+                kind = reason.split(":", 1)[0]
+                kinds[kind] += n
+                example.setdefault(kind, reason)
+            if kinds:
+                kind, n = kinds.most_common(1)[0]
+                more = f" (and {len(kinds) - 1} other kinds)" if len(kinds) > 1 else ""
+                lines.append(f"{sum(kinds.values())} {what}, {n} of them: {example[kind]}{more}")
+        return lines
 
 
 def run_backtest(run: BacktestRun) -> BacktestResult:
@@ -242,9 +270,13 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
         desc="backtest",
     )
     runtime.add_listener(TOPIC_FILLS, lambda _t, m: fills.append(m))
+    denied: Counter[str] = Counter()
+    runtime.add_listener(TOPIC_RISK, lambda _t, m: _count_denial(denied, m))
     for instrument in played:
         runtime.add_listener(bars_topic(instrument), _bar_listener(broker, progress))
-    history = [bar for warm, _ in loaded.values() for bar in warm]  # few: the warm-up days
+    # The warm-up history: at most the last WARM_UP_BARS of each file before plan.start (no
+    # strategy reads back further; a far --from need not make every earlier bar an object).
+    history = [bar for warm, _ in loaded.values() for bar in warm[-WARM_UP_BARS:]]
     services = HostServices(
         vault=StrategyVault(),
         history=ListHistory(history) if history else None,
@@ -336,7 +368,22 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
         write_orders_csv(plan.out, orders, plan.timezone),
         write_backtest_html(plan.out / "report.html", plan.title, report, equity, played),
     ]
-    return BacktestResult(report=report, fills=fills, bars=bar_count, files=files)
+    rejected = Counter(o.reason for o in orders if o.status is OrderStatus.REJECTED)
+    return BacktestResult(
+        report=report,
+        fills=fills,
+        bars=bar_count,
+        files=files,
+        denied=denied,
+        rejected=rejected,
+    )
+
+
+def _count_denial(denied: Counter[str], message: object) -> None:
+    # A long-only strategy's sell while flat is refused as an exit with nothing to close:
+    # expected, not a reason a trade was missed.
+    if isinstance(message, RiskDenied) and not message.message.startswith("an exit-only"):
+        denied[f"{message.code.value}: {message.message}"] += 1
 
 
 # -- the data -----------------------------------------------------------------------------------

@@ -224,4 +224,6 @@ def _date(flag: str, text: str | None, problems: list[str]) -> dt.date | None:
 
 def _print_summary(result: BacktestResult) -> None:
     print(console_summary(result.report))
+    for line in result.refusals():  # why signals did not trade, if any did not
+        print(line)
     print(f"{result.bars} bars; written: {', '.join(str(p) for p in result.files)}")
