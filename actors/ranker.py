@@ -12,9 +12,11 @@ sent directly)                             instrument), replacing an older one; 
 ``cycle="bar"``: the first bar of a new    a cycle ``settle_ns`` later, so the signals the
 close (``ts_close`` later than any seen)   strategies make from that close's bars arrive
                                            first; more bars with that close join it. With
-                                           ``settle_ns=0`` (backtests): once the instant
-                                           has settled (``ctx.schedule_settled``), every
-                                           host having had its bar, without moving the clock
+                                           ``settle_ns=0`` (backtests): no timer; the
+                                           instant's first signal asks for a cycle once the
+                                           instant has settled (``ctx.schedule_settled``),
+                                           every host having had its bar, without moving
+                                           the clock
 ... a bar of a later close arrives while   the pending cycle runs at once (for the earlier
 a cycle is pending                         close) and the new close waits its own
                                            ``settle_ns``: one cycle per close, whatever the
@@ -214,6 +216,12 @@ class Ranker(Actor):
         self.live[key] = signal
         if self.cycle == "signal":  # tick-driven strategies: no wait for a bar or a timer
             self.run_cycle(None)
+        elif self.cycle == "bar" and not self.settle_ns and self.pending is None:
+            # Settled cycles (backtests): one once the instant has settled, and only for an
+            # instant that brought a signal (a bar without one needs no cycle).
+            close = self.last_close if self.last_close is not None else signal.ts_event
+            self.last_close = close
+            self.pending = self.ctx.schedule_settled(ScanDue(close))
 
     @handles(PositionChanged)
     def on_position(self, change: PositionChanged) -> None:
@@ -240,12 +248,8 @@ class Ranker(Actor):
             self.pending = None
             self.run_cycle(self.last_close)
         self.last_close = bar.ts_close
-        due = ScanDue(bar.ts_close)
-        self.pending = (
-            self.ctx.schedule_once(self.settle_ns, due)
-            if self.settle_ns
-            else self.ctx.schedule_settled(due)
-        )
+        if self.settle_ns:  # settled cycles start from their instant's first signal instead
+            self.pending = self.ctx.schedule_once(self.settle_ns, ScanDue(bar.ts_close))
 
     @handles(MarketData)
     def on_other_market_data(self, _data: MarketData) -> None:

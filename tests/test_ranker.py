@@ -183,6 +183,29 @@ def test_bars_of_one_close_make_one_cycle(driver: Driver) -> None:
     assert [r.bar_close for r in ranked.rankings()] == [MINUTE]
 
 
+def test_settled_cycles_come_from_signals_once_their_instant_has_settled(
+    driver: Driver,
+) -> None:
+    # Arrange: settle_ns=0, as in a backtest
+    ranked = start(driver, settle_ns=0)
+
+    # Act: a close with two signals made from its bars, then a close without any
+    ranked.publish(
+        bar("A", MINUTE), bar("B", MINUTE), signal("A", 1.0, ts=MINUTE), signal("B", 3.0, ts=MINUTE)
+    )
+    ranked.wait_rankings(1)
+    ranked.publish(bar("A", 2 * MINUTE), bar("B", 2 * MINUTE))
+    driver.settle()
+
+    # Assert: both signals ranked, at that close; no cycle for the quiet close. Simulated,
+    # one cycle holds both (it waits for the instant to settle); threaded, it runs at once.
+    rankings = ranked.rankings()
+    assert {r.bar_close for r in rankings} == {MINUTE}
+    assert {c.instrument for r in rankings for c in r.candidates} == {"A", "B"}
+    if driver.simulated:
+        assert len(rankings) == 1
+
+
 def test_a_later_close_runs_the_pending_cycle_at_once(driver: Driver) -> None:
     # A settle delay that never ends within the test: only a later close runs the cycle.
     ranked = start(driver, settle_ns=HOUR)
