@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -201,7 +202,8 @@ def _leaf_ok(value: Any, kind: mi.Type) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and _in_bounds(value, kind)
     if isinstance(kind, mi.FloatType):
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        return number and _in_bounds(value, kind)
+        # TOML can write nan; no setting means "not a number", and it passes every bound.
+        return number and not math.isnan(value) and _in_bounds(value, kind)
     if isinstance(kind, mi.StrType):
         return isinstance(value, str)
     if isinstance(kind, mi.LiteralType):
