@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from actors.bar_aggregator import bars_topic
 from actors.feed import Feed, FeedConfig
-from actors.journal import Journal
+from actors.journal import DEFAULT_TOPICS, Journal
 from actors.ledger import Ledger
 from actors.order_router import order_router_spec
 from actors.ranker import Ranker
@@ -69,6 +69,7 @@ from engine.instruments import Instrument
 from engine.journal.records import JournalMode
 from engine.journal.writer import JournalWriter
 from engine.ledger.equity_curve import EquityPoint
+from engine.messages.account import TOPIC_ACCOUNT
 from engine.messages.market import Bar
 from engine.messages.orders import TOPIC_FILLS
 from engine.messages.risk import TOPIC_RISK, RiskDenied
@@ -90,6 +91,8 @@ from troupe.strategies import (
 )
 
 _DAY_NS = 86_400 * 1_000_000_000
+JOURNAL_TOPICS = tuple(t for t in DEFAULT_TOPICS if t != TOPIC_ACCOUNT)
+"""What a backtest's journal follows."""
 WARM_UP_BARS = 10_000
 """Bars before ``--from`` offered as warm-up history, per instrument, at most."""
 ALWAYS = "ALWAYS"
@@ -286,7 +289,12 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
     tree = SupervisorSpec(
         "root",
         [
-            ActorSpec("journal", lambda: Journal(writer, mode=JournalMode.DEFERRED)),
+            ActorSpec(
+                "journal",
+                # Orders, fills, signals, rankings and denials; not the account after every
+                # bar's marks, which equity.csv holds already.
+                lambda: Journal(writer, mode=JournalMode.DEFERRED, topics=JOURNAL_TOPICS),
+            ),
             order_router_spec(
                 broker,
                 runtime,
