@@ -121,15 +121,21 @@ def test_the_same_inputs_give_the_same_report_bytes(
     assert one == two
 
 
-def test_the_command_runs_the_one_instrument_form(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def one_instrument_args(tmp_path: Path) -> list[str]:
+    """The one-instrument form over a daily file written into ``tmp_path``, report in
+    ``tmp_path/out``."""
     write_daily_csv(tmp_path / "daily.csv")
-    args = [
+    return [
         "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
         "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
         "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
     ]  # fmt: skip
+
+
+def test_the_command_runs_the_one_instrument_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = one_instrument_args(tmp_path)
 
     assert main(["backtest", *args]) == 0
 
@@ -173,12 +179,7 @@ def test_the_command_runs_the_one_instrument_form(
 def test_the_command_refuses_bad_options_naming_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], named: str
 ) -> None:
-    write_daily_csv(tmp_path / "daily.csv")
-    args = [
-        "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
-        "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
-        "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
-    ]  # fmt: skip
+    args = one_instrument_args(tmp_path)
 
     assert main(["backtest", *args, *extra]) == 2
 
@@ -190,13 +191,7 @@ def test_the_summary_says_why_signals_did_not_trade(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Arrange: 2021 bars with the Indian fee table, whose rates start on 2023-04-01
-    write_daily_csv(tmp_path / "daily.csv")
-    args = [
-        "--data", str(tmp_path / "daily.csv"), "--instrument", "NSE:TEST",
-        "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
-        "--qty", "10", "--cash", "100000", "--risk", "off", "--out", str(tmp_path / "out"),
-        "--fees", "indian_equity_intraday", "--quiet",
-    ]  # fmt: skip
+    args = [*one_instrument_args(tmp_path), "--fees", "indian_equity_intraday", "--quiet"]
 
     # Act
     assert main(["backtest", *args]) == 0
