@@ -24,6 +24,7 @@ backtest`` build one); :func:`run_backtest` is the one-instrument form.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from collections import Counter
@@ -82,6 +83,7 @@ from engine.spec import ActorSpec, SupervisorSpec
 from engine.store.database import Database
 from engine.strategy_vault import StrategyVault
 from troupe.backtest_html import write_backtest_html
+from troupe.backtest_settings import DATA_INTERVAL, described, plan_settings, plan_title
 from troupe.decisions import scoring_of
 from troupe.strategies import (
     HostServices,
@@ -185,26 +187,11 @@ def plan_of(run: BacktestRun) -> BacktestPlan:
         limits = msgspec.structs.replace(limits, stop_loss_pct=run.stop_loss_pct)
     if not run.risk:
         limits = checks_off(limits)
-    params = {k: str(v) for k, v in sorted(run.params.items())}
-    settings = {
-        "strategy": run.strategy,
-        "params": ", ".join(f"{k}={v}" for k, v in params.items()),
-        "instrument": run.instrument,
-        "qty": str(run.qty),
-        "cash": str(run.cash),
-        "fees": run.fees,
-        "risk": "on" if run.risk else "off",
-        "data": run.data.name,
-        "stop_loss_pct": str(run.stop_loss_pct) if run.stop_loss_pct else "none",
-        "calendar": run.calendar or "none (every bar in session)",
-        "square_off": "yes" if run.square_off and run.calendar else "no",
-        "from": str(run.start or "first bar"),
-        "to": str(run.end or "last bar"),
-    }
-    return BacktestPlan(
+    entry = StrategyConfig(use=run.strategy, interval="", params=dict(run.params))
+    plan = BacktestPlan(
         data=(DataFile(instrument=run.instrument, path=run.data, timezone=run.timezone),),
         # The interval is the file's: filled in by run_plan (an empty one means "the data's").
-        strategies=(StrategyConfig(use=run.strategy, interval="", params=dict(run.params)),),
+        strategies=(entry,),
         out=run.out,
         limits=limits,
         cash=run.cash,
@@ -215,9 +202,13 @@ def plan_of(run: BacktestRun) -> BacktestPlan:
         start=run.start,
         end=run.end,
         seed=run.seed,
-        settings=tuple(settings.items()),
-        title=f"{run.strategy} on {run.instrument}",
         progress=run.progress,
+    )
+    shown = described(entry, run.strategy, dict(sorted(run.params.items())))
+    return dataclasses.replace(
+        plan,
+        settings=plan_settings(plan, [shown], risk_on=run.risk, data=run.data.name),
+        title=plan_title(plan),
     )
 
 
@@ -367,7 +358,7 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
         timezone=plan.timezone,
         currency=plan.currency,
         start_cash=plan.cash,
-        settings=dict(plan.settings),
+        settings=_settings(plan, loaded),
     )
     files = [
         write_report(plan.out, report),
@@ -385,6 +376,16 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
         denied=denied,
         rejected=rejected,
     )
+
+
+def _settings(
+    plan: BacktestPlan, loaded: Mapping[str, tuple[BarSeries, BarSeries]]
+) -> dict[str, str]:
+    """The plan's settings, with the data's bar interval where the plan left it to the data."""
+    settings = dict(plan.settings)
+    if settings.get("interval") == DATA_INTERVAL:
+        settings["interval"] = ", ".join(sorted({p.interval for _, p in loaded.values()}))
+    return settings
 
 
 def _count_denial(denied: Counter[str], message: object) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 import tomllib
 from collections.abc import Generator
@@ -61,6 +60,7 @@ from engine.fees.config import FeeConfig, FeeConfigError, make_fee_model
 from engine.ledger.money import minor_unit_places
 from engine.risk.limits import RiskLimits, checks_off
 from engine.timezones import to_exchange_time
+from troupe.backtest_settings import described, listed, plan_settings, plan_title
 
 __all__ = ["load_backtest_config"]
 
@@ -151,7 +151,9 @@ class _PlanReader:
         )
         risk_on = backtest.value.risk == "on"
         return dataclasses.replace(
-            plan, settings=_settings(plan, self._described, risk_on), title=_title(plan)
+            plan,
+            settings=plan_settings(plan, self._described, risk_on=risk_on),
+            title=plan_title(plan),
         )
 
     # -- [backtest] ---------------------------------------------------------------------------
@@ -385,7 +387,7 @@ class _PlanReader:
             except ValueError as exc:
                 self._problem((*key, "params"), str(exc))
                 continue
-            self._described.append(_described(config, strategy_id, msgspec.to_builtins(params)))
+            self._described.append(described(config, strategy_id, msgspec.to_builtins(params)))
         return entries
 
     def _instruments_of(
@@ -402,7 +404,7 @@ class _PlanReader:
                 self._problem(
                     (*key, "instruments", index),
                     f"{shown(name)} is not a [[data]] instrument; expected one of "
-                    f"{_listed([shown(i) for i in instruments])} (or none: all of them)",
+                    f"{listed([shown(i) for i in instruments])} (or none: all of them)",
                 )
             seen.add(name)
         return list(entry.value.instruments) or instruments
@@ -445,7 +447,7 @@ class _PlanReader:
             self._problem(
                 (*key, "interval"),
                 f"expected the interval of its data's bars, {shown(theirs)} "
-                f"({_listed(names)}), got {shown(interval)}",
+                f"({listed(names)}), got {shown(interval)}",
             )
         return True
 
@@ -521,72 +523,3 @@ def _bar_interval(path: Path, instrument: str, timezone: str) -> str:
             [f"{path}: holds trades (ts,price,size); expected bars (Date,Open,High,Low,Close)"]
         )
     return first.interval
-
-
-def _listed(names: list[str], limit: int = 5) -> str:
-    if len(names) <= limit:
-        return ", ".join(names)
-    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
-
-
-# -- what the report shows ---------------------------------------------------------------------
-
-
-def _described(config: StrategyConfig, strategy_id: str, params: dict[str, Any]) -> str:
-    """``sma_cross (fast=10, slow=30, ...)``, with its id and instruments when it has them."""
-    name = strategy_id if strategy_id == config.use else f"{strategy_id} = {config.use}"
-    values = ", ".join(
-        f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in params.items()
-    )
-    on = f" on {', '.join(config.instruments)}" if config.instruments else ""
-    return f"{name} ({values}){on}"
-
-
-def _settings(
-    plan: BacktestPlan, strategies: list[str], risk_on: bool
-) -> tuple[tuple[str, str], ...]:
-    limits = plan.limits
-    fees = plan.fees
-    fee_text = " ".join(
-        [fees.model]
-        + [
-            f"{name}={getattr(fees, name)}"
-            for name in ("rate", "minimum", "maximum", "table")
-            if getattr(fees, name) is not None
-        ]
-    )
-    sizing = (
-        ("qty", str(limits.sizing_quantity))
-        if limits.sizing == "fixed_qty"
-        else ("sizing", limits.sizing)
-    )
-    if not limits.square_off:
-        square_off = "off"
-    elif plan.calendar is None:
-        square_off = "none (no calendar)"
-    else:
-        square_off = limits.square_off.get(plan.calendar, f"none for {plan.calendar}")
-    return (
-        ("strategies", "; ".join(strategies)),
-        ("instruments", _listed([d.instrument for d in plan.data], limit=10)),
-        ("interval", ", ".join(sorted({s.interval for s in plan.strategies}))),
-        ("cash", f"{plan.cash} {plan.currency}"),
-        ("fees", fee_text),
-        ("risk", "on" if risk_on else "off (available cash only)"),
-        sizing,
-        ("stop_loss_pct", f"{limits.stop_loss_pct:g}" if limits.stop_loss_pct else "none"),
-        ("calendar", plan.calendar or "none (every bar in session)"),
-        ("square_off", square_off),
-        ("from", plan.start.isoformat() if plan.start else "first bar"),
-        ("to", plan.end.isoformat() if plan.end else "last bar"),
-    )
-
-
-def _title(plan: BacktestPlan) -> str:
-    ids: list[str] = []
-    for entry in plan.strategies:
-        name = entry.id or strategy_class(entry.use).name
-        if name not in ids:
-            ids.append(name)
-    where = plan.data[0].instrument if len(plan.data) == 1 else f"{len(plan.data)} instruments"
-    return f"{', '.join(ids)} on {where}"
