@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
-import math
 import os
 import platform
 import sys
@@ -56,7 +54,7 @@ import numpy as np
 import troupe.backtest
 from bench import backtrader_peer
 from bench.backtrader_peer import Trade
-from bench.figures import Progress, bench_parser, format_value, quiet_logs, rate
+from bench.figures import Figures, Progress, bench_parser, collector, quiet_logs, rate, report
 from engine.backtest.plan import BacktestPlan, DataFile
 from engine.backtest.report import TradeRow
 from engine.config.schema import StrategyConfig
@@ -64,8 +62,7 @@ from engine.fees.config import FeeConfig
 from engine.risk.limits import RiskLimits, checks_off
 from troupe.backtest import BacktestRun, run_backtest
 
-Value = float | int | str | bool | None
-Results = dict[str, Value]
+Results = Figures
 """The bench's figures: as :data:`bench.figures.Figures`, with ``null`` for what could not be
 measured and booleans for what was compared."""
 
@@ -335,10 +332,7 @@ def run(quick: bool = False, progress: Progress | None = None) -> Results:
         if progress is not None:
             progress(line)
 
-    def add(new: Results) -> None:
-        figures.update(new)
-        for key, value in new.items():
-            say(f"{key}: {shown(value)}")
+    add = collector(figures, progress)
 
     with quiet_logs(), tempfile.TemporaryDirectory(prefix="troupe-bench-") as name:
         folder = Path(name)
@@ -353,34 +347,7 @@ def run(quick: bool = False, progress: Progress | None = None) -> Results:
     return figures
 
 
-# -- printing -----------------------------------------------------------------------------------
-
-
-def shown(value: Value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return format_value(value)
-
-
-def rounded(figures: Results) -> Results:
-    """Figures for JSON: rates to whole numbers, small values to three decimals (as
-    :func:`bench.figures.rounded`), ``null`` and booleans as they are."""
-    out: Results = {}
-    for key, value in figures.items():
-        if isinstance(value, float) and math.isfinite(value):
-            out[key] = round(value, 3) if abs(value) < 100 else round(value)
-        else:
-            out[key] = value
-    return out
-
-
-def table(figures: Results) -> str:
-    values = {key: shown(value) for key, value in figures.items()}
-    width = max(len(key) for key in values)
-    value_width = max(len(value) for value in values.values())
-    return "\n".join(f"{key:<{width}}  {value:>{value_width}}" for key, value in values.items())
+# -- the command ---------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,12 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "10,000 bars, and 10 x 1,000 (under a minute)",
     ).parse_args(argv)
 
-    def to_stderr(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    figures = run(quick=args.quick, progress=None if args.json else to_stderr)
-    print(json.dumps(rounded(figures)) if args.json else table(figures))
-    return 0
+    return report(run, quick=args.quick, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import structlog
 
-Figures = dict[str, float | int | str]
+Figures = dict[str, float | int | str | bool | None]
 Progress = Callable[[str], None]
 
 
@@ -45,7 +45,13 @@ def rate(count: int, elapsed_ns: int) -> float:
     return count / (elapsed_ns / 1e9) if elapsed_ns > 0 else math.inf
 
 
-def format_value(value: float | int | str) -> str:
+def format_value(value: float | int | str | bool | None) -> str:
+    """A figure for a table: ``null`` where there is none (a peer not installed), ``true``
+    or ``false``, numbers with thousands separators."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -54,7 +60,8 @@ def format_value(value: float | int | str) -> str:
 
 
 def rounded(figures: Figures) -> Figures:
-    """Figures for JSON: rates to whole numbers, small values to three decimals."""
+    """Figures for JSON: rates to whole numbers, small values to three decimals; the rest
+    (text, ``null``, booleans) as they are."""
     out: Figures = {}
     for key, value in figures.items():
         if isinstance(value, float) and math.isfinite(value):

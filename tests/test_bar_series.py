@@ -26,8 +26,8 @@ def test_the_bars_come_back_as_they_went_in() -> None:
         )
 
     # Act
-    series = BarSeries("A", "1m", made)
-    copy = BarSeries.of_columns(
+    series = BarSeries.of_bars("A", "1m", made)
+    copy = BarSeries(
         "A",
         "1m",
         series.ts_event.tolist(),

@@ -31,6 +31,7 @@ from bench.backtest import (
     write_csv,
 )
 from bench.backtrader_peer import NOT_INSTALLED, Trade
+from bench.figures import table
 from engine.backtest.report import TradeRow
 from troupe.cli import BENCHMARKS
 
@@ -130,7 +131,7 @@ def test_json_is_one_object_with_every_figure(
 
 
 def test_the_table_shows_null_and_booleans() -> None:
-    shown = backtest.table({"a": None, "bb": True, "c": 1234.5, "d": "x"}).splitlines()
+    shown = table({"a": None, "bb": True, "c": 1234.5, "d": "x"}).splitlines()
     assert [line.split() for line in shown] == [
         ["a", "null"],
         ["bb", "true"],

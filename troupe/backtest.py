@@ -36,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import numpy as np
 from tqdm import tqdm
 
 from actors.bar_aggregator import bars_topic
@@ -228,7 +229,7 @@ def run_plan(plan: BacktestPlan) -> BacktestResult:
     exchange_name = plan.calendar or ALWAYS
     exchange: MarketCalendar = calendar(plan.calendar) if plan.calendar else AlwaysOpenCalendar()
     instruments = {d.instrument: _instrument(d, plan, exchange_name) for d in plan.data}
-    every_bar = sorted({int(ts) for series in played.values() for ts in series.ts_close})
+    every_bar: list[int] = np.unique(np.concatenate([s.ts_close for s in played.values()])).tolist()
     bar_count = sum(len(series) for series in played.values())
     first = min(int(series.ts_event[0]) for series in played.values())
     last_close = every_bar[-1]
@@ -426,7 +427,7 @@ def _load(data: DataFile, plan: BacktestPlan) -> tuple[BarSeries, BarSeries]:
 
 
 def _series(instrument: str, interval: str, rows: Sequence[BarRow]) -> BarSeries:
-    return BarSeries.of_columns(
+    return BarSeries(
         instrument,
         interval,
         [r.ts_event for r in rows],

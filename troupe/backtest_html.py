@@ -22,7 +22,6 @@ from engine.backtest.html_report import (
 )
 from engine.backtest.report import Report
 from engine.ledger.equity_curve import EquityPoint
-from engine.messages.market import Bar
 
 TRADE_COLUMNS = (
     "instrument", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price", "pnl",
@@ -40,7 +39,7 @@ def write_backtest_html(
     title: str,
     report: Report,
     equity: Sequence[EquityPoint],
-    bars: Mapping[str, Sequence[Bar]],
+    bars: Mapping[str, BarSeries],
 ) -> Path:
     """Write ``path`` (a self-contained page) from ``report``, its bar-by-bar ``equity`` and
     each instrument's ``bars``; returns ``path``."""
@@ -79,13 +78,12 @@ def write_backtest_html(
     return path
 
 
-def _prices(bars: Sequence[Bar]) -> list[PricePoint]:
-    if isinstance(bars, BarSeries):  # columns: no bar objects made for a chart
-        return [
-            PricePoint(ts_ns=ts, close=close)
-            for ts, close in zip(bars.ts_close.tolist(), bars.close.tolist(), strict=True)
-        ]
-    return [PricePoint(ts_ns=bar.ts_close, close=bar.close) for bar in bars]
+def _prices(bars: BarSeries) -> list[PricePoint]:
+    # From the columns: no bar objects made for a chart.
+    return [
+        PricePoint(ts_ns=ts, close=close)
+        for ts, close in zip(bars.ts_close.tolist(), bars.close.tolist(), strict=True)
+    ]
 
 
 def _markers(report: Report, instrument: str) -> list[TradeMarker]:

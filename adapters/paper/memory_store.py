@@ -20,10 +20,9 @@ from adapters.paper.book import PaperPosition
 from adapters.paper.orders import PaperOrder
 from adapters.paper.store import BookChanges, StoredBook, fill_row
 from engine.messages.trading import LiquiditySide, OrderFilled
+from engine.orders.state import WORKING
 
 __all__ = ["MemoryPaperStore"]
-
-_OPEN = ("SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")
 
 
 @dataclass
@@ -66,7 +65,7 @@ class MemoryPaperStore:
             self._positions[key] = copy.copy(position)
 
     def open_orders(self) -> list[PaperOrder]:
-        working = [o for o in self._orders.values() if o.status.value in _OPEN]
+        working = [o for o in self._orders.values() if o.status in WORKING]  # as PaperStore's
         return [copy.copy(o) for o in sorted(working, key=lambda o: o.seq)]
 
     def positions(self) -> list[PaperPosition]:

@@ -34,21 +34,8 @@ class BarSeries(Sequence[Bar]):
         "volume",
     )
 
-    def __init__(self, instrument: str, interval: str, bars: Iterable[Bar] = ()) -> None:
-        self.instrument = instrument
-        self.interval = interval
-        rows = list(bars)
-        self.ts_event: npt.NDArray[np.int64] = np.array([b.ts_event for b in rows], dtype=np.int64)
-        self.ts_close: npt.NDArray[np.int64] = np.array([b.ts_close for b in rows], dtype=np.int64)
-        self.open = np.array([b.open for b in rows], dtype=np.float64)
-        self.high = np.array([b.high for b in rows], dtype=np.float64)
-        self.low = np.array([b.low for b in rows], dtype=np.float64)
-        self.close = np.array([b.close for b in rows], dtype=np.float64)
-        self.volume = np.array([b.volume for b in rows], dtype=np.float64)
-
-    @classmethod
-    def of_columns(
-        cls,
+    def __init__(
+        self,
         instrument: str,
         interval: str,
         ts_event: Sequence[int],
@@ -56,14 +43,31 @@ class BarSeries(Sequence[Bar]):
         ohlcv: tuple[
             Sequence[float], Sequence[float], Sequence[float], Sequence[float], Sequence[float]
         ],
-    ) -> BarSeries:
-        series = cls(instrument, interval)
-        series.ts_event = np.asarray(ts_event, dtype=np.int64)
-        series.ts_close = np.asarray(ts_close, dtype=np.int64)
-        series.open, series.high, series.low, series.close, series.volume = (
+    ) -> None:
+        self.instrument = instrument
+        self.interval = interval
+        self.ts_event: npt.NDArray[np.int64] = np.asarray(ts_event, dtype=np.int64)
+        self.ts_close: npt.NDArray[np.int64] = np.asarray(ts_close, dtype=np.int64)
+        self.open, self.high, self.low, self.close, self.volume = (
             np.asarray(column, dtype=np.float64) for column in ohlcv
         )
-        return series
+
+    @classmethod
+    def of_bars(cls, instrument: str, interval: str, bars: Iterable[Bar]) -> BarSeries:
+        rows = list(bars)
+        return cls(
+            instrument,
+            interval,
+            [b.ts_event for b in rows],
+            [b.ts_close for b in rows],
+            (
+                [b.open for b in rows],
+                [b.high for b in rows],
+                [b.low for b in rows],
+                [b.close for b in rows],
+                [b.volume for b in rows],
+            ),
+        )
 
     def __len__(self) -> int:
         return len(self.ts_event)
