@@ -31,7 +31,7 @@ import msgspec
 from actors.order_router_desk import OrderDesk
 from actors.order_router_memory import PendingClose
 from engine.actor import handles
-from engine.messages.orders import CancelAllOrders
+from engine.messages.orders import BracketReleased, CancelAllOrders
 from engine.messages.trading import OrderStatus, SubmitOrder
 from engine.orders.closing import ClosePosition, closable, close_allotments, close_problems
 from engine.orders.describe import RouterAnswer
@@ -93,7 +93,12 @@ class ClosingDesk(OrderDesk):
                 order=None if known_order is None else known_order.view(),
             )
         instrument = command.orders[0].instrument
-        waiting = self.cancel_everything(instrument, command.reason, send_stops=True)
+        # Recorded before anything is canceled (the journal keeps records in order): a
+        # restart finds the close still to send and the brackets it released.
+        self.ctx.send(self.config.journal, command)
+        waiting = self.cancel_everything(
+            instrument, command.reason, send_stops=True, strategy=command.only_strategy
+        )
         memory.closing.append(PendingClose(command, set(waiting)))
         self.ctx.log.info(
             "closing a position once its orders have ended",
@@ -108,19 +113,43 @@ class ClosingDesk(OrderDesk):
         )
 
     def cancel_everything(
-        self, instrument: str | None, reason: str, *, send_stops: bool
+        self,
+        instrument: str | None,
+        reason: str,
+        *,
+        send_stops: bool,
+        strategy: str | None = None,
     ) -> list[str]:
-        """Release the brackets and cancel every live order (of ``instrument``); the ids of
-        the orders canceled. ``send_stops``: a protective stop not yet sent is sent first."""
+        """Release the brackets and cancel every live order (of ``instrument``, of
+        ``strategy``); the ids of the orders canceled. ``send_stops``: a protective stop not
+        yet sent is sent first. Each release is recorded in the journal before the cancels
+        go (a restart must not take a released bracket up again)."""
         memory = self.memory
         for bracket in memory.brackets.values():
             if bracket.released:
                 continue  # released before: nothing to write again
-            if instrument is None or bracket.entry.instrument == instrument:
+            entry = bracket.entry
+            if (instrument is None or entry.instrument == instrument) and (
+                strategy is None or entry.strategy == strategy
+            ):
                 bracket.release()
                 self.dirty[bracket.entry_id] = None
+                now = self.ctx.now_ns()
+                self.ctx.send(
+                    self.config.journal,
+                    BracketReleased(
+                        ts_event=now,
+                        ts_init=now,
+                        client_order_id=bracket.entry_id,
+                        instrument=entry.instrument,
+                        strategy=entry.strategy,
+                        reason=reason,
+                    ),
+                )
         canceled: list[str] = []
         for order in memory.live_orders(instrument):
+            if strategy is not None and order.order.strategy != strategy:
+                continue
             client_order_id = order.client_order_id
             canceled.append(client_order_id)
             if send_stops and order.status is OrderStatus.NEW and order.role in _PROTECTIVE:

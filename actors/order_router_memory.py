@@ -105,8 +105,11 @@ class RouterMemory:
         """The cancel last asked of each order (sent again if its fate was unknown)."""
         self.last_modify: dict[str, ModifyOrder] = {}
         self.closing: list[PendingClose] = []
-        """Positions to close once their instrument's orders have ended, oldest first (not
-        journaled: after a process restart the supervisor decides again)."""
+        """Positions to close once their instrument's orders have ended, oldest first (each
+        ``ClosePosition`` is journaled as it arrives: a restart takes back those not sent)."""
+        self.closes_to_resume: list[PendingClose] = []
+        """Closes taken back after a restart whose cancels go again once the venue has
+        answered about every restored order."""
         self.cancel_when_sent: dict[str, str] = {}
         """Protective stops to cancel (with the reason) as soon as they are sent: a close
         arrived while their record was on its way to the journal."""

@@ -71,12 +71,12 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.order_router_memory import Trouble
+from actors.order_router_memory import PendingClose, Trouble
 from actors.order_router_venue import ENDED_BY_REPORT, VenueSide
 from engine.actor import handles
 from engine.instruments.instrument import Instrument
 from engine.messages.feed import TOPIC_ALERTS
-from engine.messages.orders import TOPIC_ORDERS
+from engine.messages.orders import TOPIC_ORDERS, ClosePosition
 from engine.messages.reconciliation import TOPIC_RECONCILIATION
 from engine.messages.trading import (
     OrderAccepted,
@@ -132,6 +132,10 @@ class RecoverySide(VenueSide):
             memory.track(tracked)
         memory.brackets.update(book.brackets)
         memory.positions = dict(data.positions)
+        for close in book.closes:
+            pending = PendingClose(close, set(self._closed_by(close)))
+            memory.closing.append(pending)
+            memory.closes_to_resume.append(pending)
         for alert in book.alerts:
             self.ctx.log.error("restored bracket", problem=alert)
         for entry_id, bracket in book.brackets.items():
@@ -305,8 +309,39 @@ class RecoverySide(VenueSide):
 
     # -- comparing with the venue ------------------------------------------------------------
 
+    def _closed_by(self, close: ClosePosition) -> list[str]:
+        """The live orders a restored close waits on (and cancels): its instrument's, its
+        strategy's only if it names one."""
+        strategy = close.only_strategy
+        return [
+            order.client_order_id
+            for order in self.memory.live_orders(close.orders[0].instrument)
+            if strategy is None or order.order.strategy == strategy
+        ]
+
+    def _resume_closes(self) -> None:
+        """Cancel again what each restored close waits on: the cancels sent before the crash
+        may not have left (the venue has answered about every restored order by now)."""
+        memory = self.memory
+        resumed, memory.closes_to_resume = memory.closes_to_resume, []
+        for pending in resumed:
+            self.ctx.log.warning(
+                "a close taken before the restart goes on",
+                instrument=pending.instrument,
+                orders=[order.client_order_id for order in pending.command.orders],
+                reason=pending.command.reason,
+            )
+            for client_order_id in sorted(pending.waiting):
+                order = memory.orders.get(client_order_id)
+                if order is not None and order.live and client_order_id not in memory.last_cancel:
+                    self.cancel_order(client_order_id, pending.command.reason)
+        self.send_closes()
+        self.pump()
+
     def after_settle(self) -> None:
         memory = self.memory
+        if memory.closes_to_resume and memory.asked and not memory.restoring:
+            self._resume_closes()
         if (
             memory.restored
             and not memory.reconciled

@@ -312,7 +312,9 @@ class RiskSupervisor(Actor):
             )
         # The router cancels the bracket's stop and target (they would close the position a
         # second time) and sends the exit for no more than what they left open.
-        self._close(orders, reference, f"exit {intent.correlation_id}", now)
+        self._close(
+            orders, reference, f"exit {intent.correlation_id}", now, strategy=intent.strategy
+        )
         return orders
 
     @handles(SubmitOrder)
@@ -587,17 +589,30 @@ class RiskSupervisor(Actor):
                 price=price,
                 stop=stop,
                 is_exit=is_exit,
+                strategy=order.strategy,
             )
         )
 
-    def _close(self, orders: list[SubmitOrder], reference: Decimal, reason: str, now: int) -> None:
+    def _close(
+        self,
+        orders: list[SubmitOrder],
+        reference: Decimal,
+        reason: str,
+        now: int,
+        *,
+        strategy: str | None = None,
+    ) -> None:
         """Ask the router to close a position with ``orders`` (it cancels the instrument's
-        working orders first, and never sends more than the position it holds)."""
-        self.exposure.forget_working(orders[0].instrument)
+        working orders first, only ``strategy``'s if given, and never sends more than the
+        position it holds)."""
+        self.exposure.forget_working(orders[0].instrument, strategy)
         for order in orders:
             self._track(order, reference, None, is_exit=True)
         self.ctx.send(
-            self.router, ClosePosition(ts_event=now, ts_init=now, orders=orders, reason=reason)
+            self.router,
+            ClosePosition(
+                ts_event=now, ts_init=now, orders=orders, reason=reason, only_strategy=strategy
+            ),
         )
 
     def _cancel_all(self, reason: str, instrument: str | None, now: int) -> None:

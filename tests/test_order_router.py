@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog
 
 from actors.journal import Journal
 from actors.order_router import order_router_spec
@@ -1200,3 +1201,41 @@ def test_a_repeated_or_mixed_close_does_nothing(driver: Driver) -> None:
     assert again.ok and again.duplicate
     assert not mixed.ok and "several instruments" in mixed.reason
     assert desk.venue.submit_ids().count(EXIT) == 1
+
+
+def test_a_strategys_close_leaves_the_traders_own_orders_alone(driver: Driver) -> None:
+    """Issue 12: a strategy's exit canceled the trader's manual orders on the instrument."""
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    manual = msgspec.structs.replace(
+        limit_order("manual:buy-the-dip", 5, "90.00"), strategy="manual"
+    )
+    submitted(desk, manual)
+    desk.wait(lambda: "manual:buy-the-dip" in desk.venue.working(), "the manual order working")
+
+    answer = desk.ask(msgspec.structs.replace(close(), only_strategy="sma"))
+    desk.wait(lambda: desk.venue.order(EXIT) is not None, "exit sent")
+
+    assert answer.ok and answer.canceled == [STOP]
+    assert desk.venue.working() == ["manual:buy-the-dip", EXIT]
+    # The close and the bracket's release were recorded before the stop's cancel went.
+    noted = [type(m).__name__ for m in desk.book.noted]
+    assert noted == ["ClosePosition", "BracketReleased"]
+
+
+def test_a_bracket_released_by_a_close_raises_no_alert_for_its_canceled_exits(
+    driver: Driver,
+) -> None:
+    """Issue 12: routine exit-signal cancellations were logged at ERROR ("given up")."""
+    desk = start(driver)
+    submitted(desk, bracket(10, target=Decimal("110.00")))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+    desk.venue.fill(CID, price="100.00")
+    desk.wait(lambda: sorted(desk.venue.working()) == sorted([STOP, TARGET]), "exits working")
+
+    with structlog.testing.capture_logs() as logs:
+        desk.ask(close())
+        desk.wait(lambda: desk.venue.order(EXIT) is not None, "exit sent")
+        driver.settle()
+
+    assert [entry for entry in logs if entry["log_level"] == "error"] == []

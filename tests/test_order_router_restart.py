@@ -20,7 +20,13 @@ from engine.backoff import Backoff
 from engine.journal.views import JournaledOrder
 from engine.messages.feed import TOPIC_ALERTS, ticks_topic
 from engine.messages.market import TradeTick
-from engine.messages.orders import TOPIC_FILLS, TOPIC_ORDERS, ExitPlan, SubmitBracket
+from engine.messages.orders import (
+    TOPIC_FILLS,
+    TOPIC_ORDERS,
+    ClosePosition,
+    ExitPlan,
+    SubmitBracket,
+)
 from engine.messages.reconciliation import (
     TOPIC_RECONCILIATION,
     OrderDifferenceKind,
@@ -357,3 +363,66 @@ def test_a_bracket_is_recorded_whole_with_its_entry(driver: Driver) -> None:
     assert isinstance(answer, RouterAnswer) and answer.ok
     desk.wait(lambda: bool(desk.book.records), "recorded")
     assert desk.book.records[0].record == command
+
+
+def test_a_close_taken_before_the_crash_cancels_again_then_goes(driver: Driver) -> None:
+    """The process died after the close was recorded (the bracket released) and before its
+    exit was sent: the stop's cancel may not have left. The close goes on, never twice."""
+    venue = ScriptedVenue()
+    fill = entry_filled(venue)
+    at_venue(venue, stop_order())
+    exit_id = "sma:NSE:INFY:2000:1:exit"
+    close = ClosePosition(
+        ts_event=1,
+        ts_init=1,
+        orders=[order(exit_id, OrderSide.SELL)],
+        reason="exit sma:NSE:INFY:2000:1",
+        only_strategy="sma",
+    )
+    rebuild = RouterRebuild(
+        orders=[
+            journaled(order(ENTRY), OrderStatus.FILLED, 10),
+            journaled(stop_order(), OrderStatus.ACCEPTED),
+        ],
+        brackets=[bracket(target=None)],
+        fills=[fill],
+        positions={INFY: 10},
+        released={ENTRY},
+        closes=[close],
+    )
+
+    desk = restart(driver, venue, rebuild)
+    desk.wait(lambda: venue.working() == [exit_id], "the stop canceled, the exit sent")
+    desk.reconciled()
+
+    assert [c.client_order_id for c in venue.cancels] == [STOP]
+    assert venue.calls.index(("cancel", STOP)) < venue.calls.index(("submit", exit_id))
+    assert venue.submit_ids() == [exit_id]  # no stop or target placed again
+    venue.fill(exit_id, 10, "101.00")
+    desk.wait(lambda: venue.positions() == [], "flat")
+    driver.settle()
+    assert venue.submit_ids() == [exit_id]
+
+
+def test_a_released_bracket_is_not_taken_up_again(driver: Driver) -> None:
+    """Issue 12, defect 1, at the router: a bracket released with its exits canceled and its
+    position closed by another order places nothing after a restart."""
+    venue = ScriptedVenue()
+    fill = entry_filled(venue)
+    rebuild = RouterRebuild(
+        orders=[
+            journaled(order(ENTRY), OrderStatus.FILLED, 10),
+            journaled(stop_order(), OrderStatus.CANCELED),
+            journaled(target_order(), OrderStatus.CANCELED),
+        ],
+        brackets=[bracket()],
+        fills=[fill],
+        positions={INFY: 10},
+        released={ENTRY},
+    )
+
+    desk = restart(driver, venue, rebuild)
+    desk.reconciled()
+    driver.settle()
+
+    assert venue.submits == []

@@ -348,3 +348,54 @@ def test_a_clean_stop_and_start_reconciles_without_differences(kind: str, tmp_pa
         assert report.venue_open_orders == 2 and report.venue_positions == 1
     finally:
         second.stop()
+
+
+def exit_intent(now: int) -> TradeIntent:
+    """The strategy's exit signal for the long (an exit-only SELL)."""
+    return TradeIntent(
+        ts_event=now,
+        ts_init=now,
+        strategy="sma",
+        instrument=INFY,
+        side=OrderSide.SELL,
+        strength=0.9,
+        exit_only=True,
+        correlation_id="sma:NSE:INFY:1795000100:1",
+        score=1.0,
+    )
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_bracket_closed_by_an_exit_signal_stays_closed_after_a_restart(
+    kind: str, tmp_path: Path, how: str
+) -> None:
+    """Issue 12, defect 1: the exit that closed a bracket's position was not attributed to
+    it and its release was not journaled, so every restart placed its stop and target again
+    (``:stop.2``, ``:target.2``) and the stop opened a naked short."""
+    first = start(kind, tmp_path)
+    open_bracket(first)
+    first.driver.send("risk", exit_intent(first.now()))
+    exit_id = "sma:NSE:INFY:1795000100:1:exit"
+    first.wait(lambda: first.broker_open() == [exit_id], "the stop and target canceled")
+    first.trade("101.00")  # the exit fills
+    first.wait(lambda: first.ledger_position() == 0, "the ledger flat")
+    sent_before = [cid for cid, _ in paper_orders(tmp_path)]
+    assert len(sent_before) == 4, sent_before  # entry, stop, target, the exit
+    if how == "kill":
+        first.kill()
+    else:
+        first.stop()
+
+    second = start(kind, tmp_path, START_NS + 120 * SECOND)
+    try:
+        report = second.report()
+        second.trade("99.00")  # a price the stop's trigger (95) would not see ...
+        second.trade("90.00")  # ... and one it would: nothing may fill
+        second.driver.settle()
+        assert report.in_agreement, report
+        assert report.restored_brackets == 0
+        assert [cid for cid, _ in paper_orders(tmp_path)] == sent_before
+        assert list(second.core.broker.positions()) == []
+        assert second.ledger_position() == 0
+    finally:
+        second.stop()

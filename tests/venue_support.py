@@ -25,6 +25,7 @@ import msgspec
 from engine.actor import Actor, handles
 from engine.context import Context
 from engine.execution_client import ExecutionClient, ExecutionEvents, Scheduler
+from engine.messages.base import Message
 from engine.messages.journal import WriteAhead, Written
 from engine.messages.trading import (
     CancelOrder,
@@ -443,6 +444,8 @@ class JournalBook:
         self.held: list[WriteAhead] = []
         self.fail: dict[str, int] = {}
         """Key → how many more writes of it fail."""
+        self.noted: list[Message] = []
+        """Records sent to be kept with nobody waiting (a close, a bracket released)."""
 
     def record_keys(self) -> list[str]:
         return [record.key for record in list(self.records)]
@@ -469,6 +472,10 @@ class RecordingJournal(Actor):
             self.book.held.append(write)
         else:
             self._answer(write)
+
+    @handles(Message)
+    def on_note(self, message: Message) -> None:
+        self.book.noted.append(message)
 
     @handles(ReleaseWrites)
     def on_release(self, _release: ReleaseWrites) -> None:

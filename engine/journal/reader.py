@@ -44,7 +44,7 @@ from engine.journal.views import OPEN_STATUSES, AuditEntry, CommandEntry, Journa
 from engine.messages.account import AccountChanged
 from engine.messages.base import Message
 from engine.messages.catalogue import decode
-from engine.messages.orders import SubmitBracket
+from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
 from engine.messages.ranking import SignalsRanked
 from engine.messages.risk import RiskDenied
 from engine.messages.trading import (
@@ -66,6 +66,7 @@ DEFAULT_LIMIT = 100
 _FILL = msgspec.json.Decoder(OrderFilled)
 _ORDER = msgspec.json.Decoder(SubmitOrder)
 _BRACKET = msgspec.json.Decoder(SubmitBracket)
+_CLOSE = msgspec.json.Decoder(ClosePosition)
 _SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
 _RANKING = msgspec.json.Decoder(SignalsRanked)
 _DENIAL = msgspec.json.Decoder(RiskDenied)
@@ -172,12 +173,20 @@ class JournalReader:
             for instrument, side, quantity in await conn.execute(net):
                 sign = 1 if side == OrderSide.BUY.value else -1
                 positions[instrument] = positions.get(instrument, 0) + sign * int(quantity)
+            released = await _released(conn, set(brackets))
+            closes = await _pending_closes(conn, since_ns)
         by_order: dict[str, list[OrderFilled]] = {}
         for fill in recorded:
             by_order.setdefault(fill.client_order_id, []).append(fill)
         kept: list[SubmitBracket] = []
         for entry_id, command in brackets.items():
             group = grouped[entry_id]
+            if entry_id in released:
+                # Released: whoever took over (a close, a cancel-all) handles its position;
+                # only its orders still open are restored with it.
+                if any(o.open for o in group):
+                    kept.append(command)
+                continue
             held = sum(signed(f) for o in group for f in by_order.get(o.client_order_id, []))
             if held != 0 or any(o.open for o in group):
                 kept.append(command)
@@ -191,6 +200,8 @@ class JournalReader:
             brackets=kept,
             fills=[f for f in recorded if f.client_order_id in chosen],
             positions={i: q for i, q in sorted(positions.items()) if q},
+            released={entry_id for entry_id in kept_ids if entry_id in released},
+            closes=closes,
         )
 
     async def order_records_since(self, since_ns: int) -> list[Message]:
@@ -472,6 +483,48 @@ def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
     ordered = sorted(keys)
     for start in range(0, len(ordered), _IN_CHUNK):
         yield ordered[start : start + _IN_CHUNK]
+
+
+async def _released(conn: AsyncConnection, entry_ids: set[str]) -> set[str]:
+    """The brackets of ``entry_ids`` the router released (a ``BracketReleased`` recorded)."""
+    found: set[str] = set()
+    kind = order_events.c.kind == BracketReleased.__name__
+    for chunk in _chunks(entry_ids):
+        query = select(order_events.c.client_order_id).where(
+            kind, order_events.c.client_order_id.in_(chunk)
+        )
+        found.update(str(row[0]) for row in await conn.execute(query))
+    return found
+
+
+async def _pending_closes(conn: AsyncConnection, since_ns: int) -> list[ClosePosition]:
+    """``ClosePosition`` s recorded at or after ``since_ns`` none of whose orders went further
+    (recorded as an order, or ended by the router before it was sent): closes the router
+    took and had not sent yet, oldest first."""
+    query = (
+        select(order_events.c.client_order_id, order_events.c.event)
+        .where(
+            order_events.c.kind == ClosePosition.__name__,
+            order_events.c.ts_event >= since_ns,
+        )
+        .order_by(order_events.c.id)
+    )
+    commands: dict[bytes, ClosePosition] = {}
+    for _client_order_id, event in await conn.execute(query):
+        commands.setdefault(bytes(event), _CLOSE.decode(event))
+    ids = {order.client_order_id for command in commands.values() for order in command.orders}
+    went_on: set[str] = set()
+    for chunk in _chunks(ids):
+        later = select(order_events.c.client_order_id).where(
+            order_events.c.client_order_id.in_(chunk),
+            order_events.c.kind != ClosePosition.__name__,
+        )
+        went_on.update(str(row[0]) for row in await conn.execute(later))
+    return [
+        command
+        for command in commands.values()
+        if not any(order.client_order_id in went_on for order in command.orders)
+    ]
 
 
 async def _brackets(

@@ -26,7 +26,11 @@ record                                 rows
                                        changes nothing (a fill is recorded once, whoever
                                        sends it)
 ``CancelOrder``, ``ModifyOrder``,      ``order_events`` of their order
-``OrderStatusReport`` (with an id)
+``OrderStatusReport`` (with an id),
+``BracketReleased``                    (the bracket's entry)
+``ClosePosition``                      ``order_events`` of each of its orders (before they
+                                       are recorded as orders: the close is pending until
+                                       then)
 ``PositionChanged``                    ``position_snapshots``
 ``AccountChanged``                     ``account_snapshots``
 ``Signal``, ``TradeIntent``            ``signals``
@@ -75,7 +79,7 @@ from engine.journal.tables import (
 from engine.messages.account import AccountChanged
 from engine.messages.base import Message
 from engine.messages.catalogue import encode
-from engine.messages.orders import SubmitBracket
+from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
 from engine.messages.ranking import SignalsRanked
 from engine.messages.risk import RiskDenied
 from engine.messages.trading import (
@@ -316,6 +320,11 @@ class _Batch:
     def order_command(self, prepared: Prepared) -> None:
         self.event(prepared.record.client_order_id, prepared)
 
+    def close_position(self, prepared: Prepared) -> None:
+        close: ClosePosition = prepared.record
+        for order in close.orders:
+            self.event(order.client_order_id, prepared)
+
     def status_report(self, prepared: Prepared) -> None:
         report: OrderStatusReport = prepared.record
         if report.client_order_id is None:
@@ -442,6 +451,8 @@ _HANDLERS: dict[type, Callable[[_Batch, Prepared], None]] = {
     OrderFilled: _Batch.order_filled,
     CancelOrder: _Batch.order_command,
     ModifyOrder: _Batch.order_command,
+    BracketReleased: _Batch.order_command,
+    ClosePosition: _Batch.close_position,
     OrderStatusReport: _Batch.status_report,
     PositionChanged: _Batch.position,
     AccountChanged: _Batch.account,

@@ -27,7 +27,12 @@ from engine.messages.feed import (
     UnsubscribeInstruments,
 )
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
-from engine.messages.orders import CancelAllOrders, ClosePosition, SubmitBracket
+from engine.messages.orders import (
+    BracketReleased,
+    CancelAllOrders,
+    ClosePosition,
+    SubmitBracket,
+)
 from engine.messages.ranking import RankerReconfigured, ReconfigureRanker, SignalsRanked
 from engine.messages.reconciliation import ReconciliationReport
 from engine.messages.risk import RiskDenied
@@ -118,6 +123,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     OrderCanceled,
     OrderExpired,
     OrderFilled,
+    BracketReleased,
     PositionChanged,
     AccountChanged,
     # venue reports

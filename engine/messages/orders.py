@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import msgspec
 
-from engine.messages.base import Command
+from engine.messages.base import Command, Event
 from engine.messages.trading import SubmitOrder
 
 TOPIC_ORDERS = "orders"
@@ -76,4 +76,20 @@ class ClosePosition(Command, frozen=True, kw_only=True):
     position (:mod:`engine.orders.closing`)."""
 
     orders: list[SubmitOrder]
+    reason: str
+    only_strategy: str | None = None
+    """Cancel only this strategy's working orders (and release only its brackets) before the
+    close: a strategy's exit signal leaves the trader's manual orders and other strategies'
+    orders alone. ``None``: every working order of the instrument (the square-off, the kill
+    switch)."""
+
+
+class BracketReleased(Event, frozen=True, kw_only=True):
+    """The router stopped managing a bracket's exits: a close of its position or a cancel-all
+    took over (nothing more is placed or moved for it). Recorded in the journal so that a
+    restart does not take the bracket up again (``client_order_id`` is the entry's)."""
+
+    client_order_id: str
+    instrument: str
+    strategy: str
     reason: str

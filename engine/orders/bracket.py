@@ -224,7 +224,8 @@ class Bracket:
             return
         leg.ended = status
         leg.working = False
-        if not leg.ended_as_planned and not slot.released:
+        # A released bracket's exits are canceled by whoever took over: no alert.
+        if not leg.ended_as_planned and not slot.released and not self.released:
             if slot is self.close_slot:
                 self.released = True
                 self.alerts.append(

@@ -24,9 +24,21 @@ not closed                                      its fills, and its end if it end
 an exit whose trailing trigger moved            the recorded (first) trigger until the venue
                                                 reports the one it holds
                                                 (:meth:`Bracket.confirm_leg`)
+a bracket the router released (its             restored released: its orders still open are
+``BracketReleased``: a close or a cancel-all    asked about, nothing is placed or moved for
+took over) with an order not ended              it; released with every order ended, it is
+                                                not restored at all
+a ``ClosePosition`` recorded whose orders were  restored as waiting: its instrument's orders
+never recorded (the close waited for the        (of its strategy) are canceled again, then
+cancels it had sent)                            its orders go, never beyond the position
 an order of a bracket that is not restored, or  not restored (ended, nothing to manage)
 an ended plain order
 ==============================================  ============================================
+
+Why the release is a journal record of its own: the order that closes a released bracket's
+position is the close's (``<signal>:exit``), not one of the bracket's, so the bracket's own
+legs say "entry filled, exits canceled, position open"; without the record a restart took
+the bracket up again and placed its stop and target a second time, on a flat position.
 
 Times: a restored bracket's entry timeout counts from its ``SubmitBracket``'s ``ts_event``, its
 time stop from its first entry fill's ``ts_event`` (the venue's execution time).
@@ -41,7 +53,7 @@ from decimal import Decimal
 
 from engine.instruments.instrument import Instrument
 from engine.journal.views import JournaledOrder
-from engine.messages.orders import SubmitBracket
+from engine.messages.orders import ClosePosition, SubmitBracket
 from engine.messages.trading import OrderFilled, OrderSide, OrderStatus
 from engine.orders.bracket import Bracket
 from engine.orders.ids import parse_exit_id
@@ -65,6 +77,12 @@ class RouterRebuild:
     positions: dict[str, int] = field(default_factory=dict)
     """Signed units per instrument, netted over every fill recorded (what the ledger's replay
     nets); flat instruments left out."""
+    released: set[str] = field(default_factory=set)
+    """Entry ids of the brackets in :attr:`brackets` the router had released (a close or a
+    cancel-all took over: a ``BracketReleased`` was recorded)."""
+    closes: list[ClosePosition] = field(default_factory=list)
+    """Closes the router took and had not sent yet (no order of theirs went further than the
+    ``ClosePosition`` record), oldest first."""
 
 
 @dataclass
@@ -77,6 +95,8 @@ class RestoredBook:
     """Client order ids of the restored orders not ended: to ask the venue about."""
     alerts: list[str]
     """What did not fit (an exit the plan has no place for); the router logs them."""
+    closes: list[ClosePosition] = field(default_factory=list)
+    """:attr:`RouterRebuild.closes`: to send once the instrument's orders have ended."""
 
 
 InstrumentLookup = Callable[[str], Instrument | None]
@@ -133,12 +153,16 @@ def restore_book(
             role=role,
         )
 
-    for bracket in brackets.values():
+    for entry_id, bracket in brackets.items():
+        if entry_id in rebuild.released:
+            bracket.release()  # before its legs are told: their ends are not its business
         _restore_bracket(bracket, orders, journaled, fills)
         alerts.extend(bracket.alerts)
         bracket.alerts.clear()
     live = [cid for cid, order in orders.items() if order.live]
-    return RestoredBook(orders=orders, brackets=brackets, live=live, alerts=alerts)
+    return RestoredBook(
+        orders=orders, brackets=brackets, live=live, alerts=alerts, closes=list(rebuild.closes)
+    )
 
 
 def _membership(client_order_id: str, brackets: dict[str, Bracket]) -> tuple[str | None, str]:

@@ -43,6 +43,7 @@ class WorkingOrder:
     """What a unit was valued at when it was sent (limit price, else the last price)."""
     stop: Decimal | None
     is_exit: bool
+    strategy: str = ""
     trade_ids: set[str] = field(default_factory=set)
     """Fills already counted (a fill may arrive on both ``orders`` and ``fills``)."""
 
@@ -184,9 +185,14 @@ class Exposure:
         """The order stopped working (canceled, expired, rejected); return it if known."""
         return self.working.pop(client_order_id, None)
 
-    def forget_working(self, instrument: str | None = None) -> None:
-        """Drop the working orders (of ``instrument``) after a cancel-all was sent for them."""
-        for cid in [c for c, o in self.working.items() if instrument in (None, o.instrument)]:
+    def forget_working(self, instrument: str | None = None, strategy: str | None = None) -> None:
+        """Drop the working orders (of ``instrument``, of ``strategy``) after a cancel-all
+        was sent for them."""
+        for cid in [
+            c
+            for c, o in self.working.items()
+            if instrument in (None, o.instrument) and strategy in (None, o.strategy)
+        ]:
             del self.working[cid]
 
     def _has_working_entry(self, instrument: str) -> bool:

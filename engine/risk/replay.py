@@ -146,5 +146,6 @@ def _track(exposure: Exposure, order: SubmitOrder, stop: Decimal | None, *, is_e
             price=price if price is not None else _ZERO,
             stop=stop,
             is_exit=is_exit,
+            strategy=order.strategy,
         )
     )
