@@ -104,6 +104,7 @@ class Runtime(abc.ABC):
         self._registry_lock = threading.Lock()
         self._dead_letters = 0
         self._trading_state = TradingState.ACTIVE
+        self._standing_state = TradingState.ACTIVE
         self._supervision: Supervision | None = None
         self._started = False
         # The trading state is whatever was last published on "state", by whoever owns it.
@@ -529,6 +530,17 @@ class Runtime(abc.ABC):
     def trading_state(self) -> TradingState:
         return self._trading_state
 
+    @property
+    def standing_trading_state(self) -> TradingState:
+        """The last state that persists (:attr:`TradingStateChanged.persists`): what holds
+        once a passing condition (the journal unable to write) clears."""
+        return self._standing_state
+
+    def restore_trading_state(self, state: TradingState) -> None:
+        """Start in ``state`` (a restarted engine's, from its journal), before any actor
+        runs; whoever owns the state announces it once it starts."""
+        self._trading_state = self._standing_state = state
+
     def root_gave_up(self, reason: str) -> None:
         """The root supervisor stopped everything: the engine is HALTED and says so, and
         every actor is retired (what waits for them is dead-lettered, senders are released)."""
@@ -546,6 +558,8 @@ class Runtime(abc.ABC):
     def _follow_trading_state(self, _topic: str, message: Any) -> None:
         if isinstance(message, TradingStateChanged):
             self._trading_state = message.state
+            if message.persists:
+                self._standing_state = message.state
 
     def _set_trading_state(self, state: TradingState, reason: str) -> None:
         previous = self._trading_state

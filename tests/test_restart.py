@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from actors.trading_control import NAME as TRADING
-from actors.trading_control import TradingControl
 from adapters.paper import PaperBroker
 from engine.config.load import load_config
 from engine.config.schema import TroupeConfig
@@ -36,21 +35,25 @@ from engine.messages.reconciliation import (
     PositionDifference,
     ReconciliationReport,
 )
+from engine.messages.runtime import TradingState
 from engine.messages.trading import (
+    HaltTrading,
     OrderCanceled,
     OrderFilled,
     OrderSide,
     OrderStatus,
     OrderType,
+    PauseTrading,
+    ResumeTrading,
     TradeIntent,
 )
 from engine.orders import DescribeOrders, OrdersReport, RouterAnswer
 from engine.risk.messages import DescribeRisk, RiskReport
-from engine.spec import ActorSpec, SupervisorSpec
+from engine.spec import SupervisorSpec
 from engine.store import Database
 from engine.testing import SECOND, Capture, Driver, make_runtime
 from tests.paper_support import ManualScheduler, RecordingEvents, instrument, order
-from troupe.trading import TradingCore, paper_broker, trading_core
+from troupe.trading import TradingCore, paper_broker, trading_control, trading_core
 
 INFY = "NSE:INFY"
 INSTRUMENTS = {INFY: instrument(INFY)}
@@ -157,7 +160,7 @@ def start(kind: str, data_dir: Path, start_ns: int = START_NS) -> Engine:
         runtime, [TOPIC_RECONCILIATION, TOPIC_ALERTS, TOPIC_FILLS, TOPIC_ORDERS, TOPIC_POSITIONS]
     )
     driver = Driver(runtime)
-    driver.start(SupervisorSpec("root", [ActorSpec(TRADING, TradingControl), *core.specs]))
+    driver.start(SupervisorSpec("root", [trading_control(runtime, core), *core.specs]))
     engine = Engine(kind, data_dir, driver, core, database, capture)
     engine.wait(lambda: bool(capture.messages(TOPIC_RECONCILIATION)), "reconciled")
     return engine
@@ -399,3 +402,42 @@ def test_a_bracket_closed_by_an_exit_signal_stays_closed_after_a_restart(
         assert second.ledger_position() == 0
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize(
+    ("command", "kept"),
+    [
+        (HaltTrading(ts_event=0, ts_init=0, reason="by hand"), TradingState.HALTED),
+        (PauseTrading(ts_event=0, ts_init=0, reason="lunch"), TradingState.REDUCING),
+    ],
+)
+def test_a_halt_or_a_pause_survives_a_restart_until_a_person_resumes(
+    kind: str, tmp_path: Path, command: Any, kept: TradingState
+) -> None:
+    """Issue 12, defect 2: after a halt (or a pause) and a restart the state was ACTIVE and
+    the strategies bought again."""
+    first = start(kind, tmp_path)
+    assert first.runtime.ask(TRADING, command) is kept
+    first.wait(lambda: first.risk().state is kept, "risk follows")
+    first.driver.settle()
+    first.core.writer.flush().result(10)  # the lazy record committed, as it is within ms
+    first.kill()
+
+    second = start(kind, tmp_path, START_NS + 120 * SECOND)
+    try:
+        assert second.runtime.trading_state is kept
+        assert second.risk().state is kept
+        second.trade("100.00")
+        second.driver.send("risk", intent(second.now()))
+        second.driver.settle()
+        assert second.broker_open() == [], "an entry went out"
+        resumed = second.runtime.ask(TRADING, ResumeTrading(ts_event=0, ts_init=0, reason="back"))
+        assert resumed is TradingState.ACTIVE
+    finally:
+        second.stop()
+
+    third = start(kind, tmp_path, START_NS + 240 * SECOND)
+    try:
+        assert third.runtime.trading_state is TradingState.ACTIVE  # the resume was kept too
+    finally:
+        third.stop()

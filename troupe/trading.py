@@ -35,6 +35,8 @@ from actors.journal import Journal
 from actors.ledger import Ledger
 from actors.order_router import order_router_spec
 from actors.risk import RiskSupervisor
+from actors.trading_control import NAME as TRADING
+from actors.trading_control import TradingControl
 from adapters.paper.broker import PaperBroker
 from adapters.paper.config import PaperBrokerConfig
 from adapters.paper.sessions import calendar_hooks
@@ -47,6 +49,7 @@ from engine.journal.records import JournalMode
 from engine.journal.writer import JournalWriter
 from engine.messages.base import Message
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
+from engine.messages.runtime import TradingStateChanged
 from engine.messages.trading import OrderFilled
 from engine.orders.config import RateLimit, RetryPolicy, RouterConfig
 from engine.orders.rebuild import RouterRebuild
@@ -75,6 +78,9 @@ class TradingCore:
     broker: PaperBroker
     writer: JournalWriter
     reader: JournalReader
+    kept_state: TradingStateChanged | None = None
+    """The journal's last trading state that persists (:func:`trading_core` starts the
+    runtime in it): a halt or a pause holds across a restart until a person resumes."""
     _removers: list[Callable[[], None]] = field(default_factory=list)
 
     def attach(self, runtime: Runtime, instruments: list[str]) -> None:
@@ -125,8 +131,12 @@ def trading_core(
         database,
         max_delay_ns=round(config.journal.max_delay_ms * MS),
         max_batch=config.journal.max_batch,
+        stall_after_ns=round(config.journal.stall_after_s * 1_000_000_000),
     )
     reader = JournalReader(database)
+    kept_state = database.call(reader.trading_state())
+    if kept_state is not None:
+        runtime.restore_trading_state(kept_state.state)
     broker = paper_broker(config, lookup, simulated_market=simulated_market)
     mode = JournalMode.SYNCHRONOUS if isinstance(runtime, SimulatedRuntime) else JournalMode.DURABLE
     start_cash = Decimal(repr(paper.starting_cash))
@@ -194,7 +204,20 @@ def trading_core(
             ),
         ),
     ]
-    return TradingCore(specs=specs, broker=broker, writer=writer, reader=reader)
+    return TradingCore(
+        specs=specs, broker=broker, writer=writer, reader=reader, kept_state=kept_state
+    )
+
+
+def trading_control(runtime: Runtime, core: TradingCore | None = None) -> ActorSpec:
+    """The trading state's owner, starting in the runtime's standing state (the one
+    ``core`` kept from before a restart, announced with its reason)."""
+    kept = None if core is None else core.kept_state
+    reason = "kept from before the restart" + ("" if kept is None else f": {kept.reason}")
+    return ActorSpec(
+        TRADING,
+        lambda: TradingControl(lambda: runtime.standing_trading_state, kept_reason=reason),
+    )
 
 
 def paper_broker(

@@ -46,6 +46,7 @@ from engine.messages.base import Message
 from engine.messages.catalogue import decode
 from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
 from engine.messages.ranking import SignalsRanked
+from engine.messages.runtime import TradingStateChanged
 from engine.messages.risk import RiskDenied
 from engine.messages.trading import (
     OrderFilled,
@@ -62,11 +63,13 @@ from engine.store.database import Database
 from engine.store.schema import rankings
 
 DEFAULT_LIMIT = 100
+_PAGE = 500
 
 _FILL = msgspec.json.Decoder(OrderFilled)
 _ORDER = msgspec.json.Decoder(SubmitOrder)
 _BRACKET = msgspec.json.Decoder(SubmitBracket)
 _CLOSE = msgspec.json.Decoder(ClosePosition)
+_STATE = msgspec.json.Decoder(TradingStateChanged)
 _SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
 _RANKING = msgspec.json.Decoder(SignalsRanked)
 _DENIAL = msgspec.json.Decoder(RiskDenied)
@@ -203,6 +206,28 @@ class JournalReader:
             released={entry_id for entry_id in kept_ids if entry_id in released},
             closes=closes,
         )
+
+    async def trading_state(self) -> TradingStateChanged | None:
+        """The last trading state change that persists (a person's or a risk rule's:
+        :attr:`~engine.messages.runtime.TradingStateChanged.persists`), whenever it was
+        recorded; ``None`` if there is none. What a restarted engine starts in."""
+        query = (
+            select(audit_events.c.id, audit_events.c.detail)
+            .where(audit_events.c.kind == TradingStateChanged.__name__)
+            .order_by(audit_events.c.id.desc())
+            .limit(_PAGE)
+        )
+        before: int | None = None
+        while True:
+            page = query if before is None else query.where(audit_events.c.id < before)
+            rows = await self._rows(page)
+            for row in rows:
+                change = _STATE.decode(row.detail)
+                if change.persists:
+                    return change
+            if len(rows) < _PAGE:
+                return None
+            before = rows[-1].id
 
     async def order_records_since(self, since_ns: int) -> list[Message]:
         """Every order command, event and fill recorded with ``ts_event >= since_ns``, in the

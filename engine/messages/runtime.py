@@ -74,6 +74,11 @@ class TradingStateChanged(Event, frozen=True, kw_only=True):
     previous: TradingState
     state: TradingState
     reason: str
+    persists: bool = True
+    """The state holds until a person (or a risk rule) changes it, across restarts: the
+    journal's last such change is the state a restarted engine starts in. ``False`` for a
+    state the engine leaves by itself (REDUCING while the journal cannot write, and the
+    return from it)."""
 
 
 class HeartbeatEmitted(Event, frozen=True, kw_only=True):
