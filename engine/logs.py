@@ -1,4 +1,5 @@
-"""Logging: readable lines on the console, JSON lines in a rotating file, one structlog setup.
+"""Logging: readable lines on the console, JSON lines in a rotating file (mode 0600), one
+structlog setup.
 
 Every line carries its time (UTC, ISO 8601) and level; an actor's lines carry ``actor`` and
 ``incarnation`` (bound by the runtime into ``ctx.log``); from a signal onward, lines carry the
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
+from io import TextIOWrapper
 from pathlib import Path
 
 import orjson
@@ -36,6 +39,45 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> Ev
         if SECRET_KEY.search(key):
             event[key] = REDACTED
     return event
+
+
+PRIVATE_FILE_MODE = 0o600
+"""The log file's mode, and its backups': owner read and write only."""
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file readable by its owner only (mode 0600).
+
+    Logs name orders, accounts and client addresses, so the file is created 0600 whatever
+    the umask, and an existing one still open to group or others is narrowed on open. The
+    backups are the same file renamed, so they keep its mode; older backups are narrowed
+    when the handler is made.
+    """
+
+    def __init__(self, filename: Path, max_bytes: int, backups: int) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        for index in range(1, backups + 1):
+            _narrow(Path(f"{self.baseFilename}.{index}"))
+
+    def _open(self) -> TextIOWrapper:
+        stream = open(  # noqa: SIM115 (the handler owns and closes it)
+            self.baseFilename,
+            "a",  # self.mode: a rotating file is always appended to
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=lambda path, flags: os.open(path, flags, PRIVATE_FILE_MODE),
+        )
+        _narrow(Path(self.baseFilename))
+        return stream
+
+
+def _narrow(path: Path) -> None:
+    """Take group and other permissions off ``path``, if it exists and has any."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(PRIVATE_FILE_MODE)
+    except FileNotFoundError:
+        pass
 
 
 def _json_lines(_logger: WrappedLogger, _method: str, event: EventDict) -> str:
@@ -84,9 +126,7 @@ def configure_logging(
         handlers.append(handler)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
-            file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
+        rotating = PrivateRotatingFileHandler(file, max_bytes, backups)
         rotating.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 foreign_pre_chain=[*shared, structlog.processors.format_exc_info],

@@ -17,6 +17,7 @@ from typing import Any
 from engine.config.load import ConfigError, load_config
 from engine.config.render import effective_toml, starter_toml
 from engine.config.secrets import load_secrets
+from troupe import control_commands
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(run)
     run.add_argument("--host", help="address to listen on (overrides web.host)")
     run.add_argument("--port", type=_port, help="TCP port (overrides web.port)")
+    control_commands.add_parsers(verbs, config_option=_config_option, port=_port)
 
     check = verbs.add_parser(
         "check-config",
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args.config)
     if args.verb == "new-config":
         return new_config(args.path, args.force)
+    if args.verb in control_commands.VERBS:
+        return control_commands.run(args.verb, args, os.environ)
     if args.verb in ("list-strategies", "new-strategy"):
         from troupe import strategy_commands  # noqa: PLC0415 (TA-Lib loads only here)
 

@@ -1,6 +1,7 @@
 """``troupe run``: the long-lived service (DESIGN §9).
 
-Start: read the configuration and secrets (a problem exits 2 before anything starts), set up
+Start: read the configuration and secrets (a problem exits 2 before anything starts), lock
+the data directory (another engine holding it exits 2, :mod:`troupe.data_dir_lock`), set up
 logs, resolve the API token, start the actors under the root supervisor on the threaded
 runtime, then serve the API and live view with aiohttp on uvloop in the main thread.
 
@@ -47,6 +48,7 @@ from engine.config.secrets import Secrets, load_secrets
 from engine.logs import configure_logging
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
+from troupe.data_dir_lock import DataDirInUseError, lock_data_dir
 from troupe.decisions import Decisions, decisions, reader
 from troupe.market import MarketData, market_data
 from troupe.trading import LEDGER, RISK, ROUTER, TradingCore, trading_core
@@ -147,6 +149,15 @@ def run_service(
         return EXIT_CONFIG
 
     data_dir = Path(config.data_dir)
+    try:
+        # Before anything in it is opened (logs, token, journal, paper book); held for life.
+        lock_data_dir(data_dir)
+    except DataDirInUseError as busy:
+        print(f"cannot start: {busy}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"cannot start: data directory {data_dir}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(
         config.log.level,
         console=config.log.console,

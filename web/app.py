@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from engine.messages.runtime import TOPIC_STATE, TOPIC_SUPERVISION
+from web.access_log import RedactingAccessLogger
 from web.api import Api
 from web.auth import (
     RateLimiter,
@@ -80,7 +81,12 @@ async def serve(engine: EngineHandle, live: LiveView, host: str, port: int) -> w
     (1001), then the listener. Installs no signal handler: the service owns signals.
     Raises ``OSError`` if the address cannot be bound.
     """
-    runner = web.AppRunner(make_app(engine, live), handle_signals=False, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        make_app(engine, live),
+        handle_signals=False,
+        shutdown_timeout=5.0,
+        access_log_class=RedactingAccessLogger,  # no token in the logs; health at debug
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
