@@ -230,10 +230,6 @@ class OrderDesk(Actor):
         order = self.memory.orders.get(client_order_id)
         if order is None or not order.live:
             return
-        if order.status is OrderStatus.NEW:
-            self.memory.outbox.withdraw(client_order_id)
-            self.end_locally(order, OrderEventKind.CANCEL, reason)
-            return
         now = self.ctx.now_ns()
         cancel = CancelOrder(
             ts_event=now,
@@ -243,6 +239,14 @@ class OrderDesk(Actor):
             strategy=order.order.strategy,
             reason=reason,
         )
+        if order.bracket is not None:
+            # Recorded before it goes (the journal keeps records in order): a restart must
+            # know that the router asked for this exit's end, not the venue.
+            self.ctx.send(self.config.journal, cancel)
+        if order.status is OrderStatus.NEW:
+            self.memory.outbox.withdraw(client_order_id)
+            self.end_locally(order, OrderEventKind.CANCEL, reason)
+            return
         self.memory.last_cancel[client_order_id] = cancel
         self.memory.outbox.push(cancel)
 

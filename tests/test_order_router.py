@@ -1218,9 +1218,10 @@ def test_a_strategys_close_leaves_the_traders_own_orders_alone(driver: Driver) -
 
     assert answer.ok and answer.canceled == [STOP]
     assert desk.venue.working() == ["manual:buy-the-dip", EXIT]
-    # The close and the bracket's release were recorded before the stop's cancel went.
+    # The close, the bracket's release and the stop's cancel were recorded, in that order,
+    # before the cancel went.
     noted = [type(m).__name__ for m in desk.book.noted]
-    assert noted == ["ClosePosition", "BracketReleased"]
+    assert noted == ["ClosePosition", "BracketReleased", "CancelOrder"]
 
 
 def test_a_bracket_released_by_a_close_raises_no_alert_for_its_canceled_exits(

@@ -176,7 +176,8 @@ def restore(rebuild: RouterRebuild) -> Any:
     return restore_book(rebuild, lot_size=lambda _i: 1, tick_size=lambda _i: Decimal("0.05"))
 
 
-def test_a_stop_canceled_with_units_open_is_placed_again_never_closed_at_market() -> None:
+def stop_canceled(**journal: Any) -> Any:
+    """A bracket whose stop ended CANCELED with its 10 units open, its target working."""
     entry = bracket("a:entry")
     book = restore(
         RouterRebuild(
@@ -187,11 +188,17 @@ def test_a_stop_canceled_with_units_open_is_placed_again_never_closed_at_market(
             ],
             brackets=[entry],
             fills=[fill("a1", "a:entry", qty=10)],
+            **journal,
         )
     )
     restored = book.brackets["a:entry"]
     assert book.live == ["a:entry:target"]
     assert restored.entry_filled == 10 and restored.open_qty == 10 and not restored.entry_live
+    return restored
+
+
+def test_a_stop_the_router_canceled_with_units_open_is_placed_again() -> None:
+    restored = stop_canceled(cancels_asked={"a:entry:stop"})
 
     actions = restored.actions(T0 + SECOND)
 
@@ -199,6 +206,23 @@ def test_a_stop_canceled_with_units_open_is_placed_again_never_closed_at_market(
     assert [(p.client_order_id, p.order_type, p.quantity) for p in placed] == [
         ("a:entry:stop.2", OrderType.STOP_MARKET, 10)
     ]
+    assert restored.closing is None
+
+
+def test_a_stop_the_venue_canceled_closes_the_position_as_the_running_router_does() -> None:
+    restored = stop_canceled()
+
+    restored.actions(T0 + SECOND)
+
+    assert restored.closing == "protective stop lost"
+
+
+def test_a_stop_the_user_canceled_is_left_to_the_user() -> None:
+    restored = stop_canceled(released_exits={"a:entry:stop"}, cancels_asked={"a:entry:stop"})
+
+    actions = restored.actions(T0 + SECOND)
+
+    assert [a for a in actions if isinstance(a, SubmitOrder)] == []
     assert restored.closing is None
 
 

@@ -46,9 +46,10 @@ from engine.messages.base import Message
 from engine.messages.catalogue import decode
 from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
 from engine.messages.ranking import SignalsRanked
-from engine.messages.runtime import TradingStateChanged
 from engine.messages.risk import RiskDenied
+from engine.messages.runtime import TradingStateChanged
 from engine.messages.trading import (
+    CancelOrder,
     OrderFilled,
     OrderSide,
     OrderStatus,
@@ -69,6 +70,7 @@ _FILL = msgspec.json.Decoder(OrderFilled)
 _ORDER = msgspec.json.Decoder(SubmitOrder)
 _BRACKET = msgspec.json.Decoder(SubmitBracket)
 _CLOSE = msgspec.json.Decoder(ClosePosition)
+_RELEASED = msgspec.json.Decoder(BracketReleased)
 _STATE = msgspec.json.Decoder(TradingStateChanged)
 _SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
 _RANKING = msgspec.json.Decoder(SignalsRanked)
@@ -176,7 +178,10 @@ class JournalReader:
             for instrument, side, quantity in await conn.execute(net):
                 sign = 1 if side == OrderSide.BUY.value else -1
                 positions[instrument] = positions.get(instrument, 0) + sign * int(quantity)
-            released = await _released(conn, set(brackets))
+            released, released_exits = await _released(conn, set(brackets))
+            cancels_asked = await _cancels_asked(
+                conn, {o.client_order_id for group in grouped.values() for o in group}
+            )
             closes = await _pending_closes(conn, since_ns)
         by_order: dict[str, list[OrderFilled]] = {}
         for fill in recorded:
@@ -204,6 +209,8 @@ class JournalReader:
             fills=[f for f in recorded if f.client_order_id in chosen],
             positions={i: q for i, q in sorted(positions.items()) if q},
             released={entry_id for entry_id in kept_ids if entry_id in released},
+            released_exits={cid for cid in released_exits if cid in chosen},
+            cancels_asked={cid for cid in cancels_asked if cid in chosen},
             closes=closes,
         )
 
@@ -510,11 +517,32 @@ def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
         yield ordered[start : start + _IN_CHUNK]
 
 
-async def _released(conn: AsyncConnection, entry_ids: set[str]) -> set[str]:
-    """The brackets of ``entry_ids`` the router released (a ``BracketReleased`` recorded)."""
-    found: set[str] = set()
+async def _released(conn: AsyncConnection, entry_ids: set[str]) -> tuple[set[str], set[str]]:
+    """What the router released of the brackets ``entry_ids`` (``BracketReleased`` records):
+    the entry ids of the brackets released whole, and the ids of single exits released (the
+    user canceled them)."""
+    whole: set[str] = set()
+    exits: set[str] = set()
     kind = order_events.c.kind == BracketReleased.__name__
     for chunk in _chunks(entry_ids):
+        query = select(order_events.c.client_order_id, order_events.c.event).where(
+            kind, order_events.c.client_order_id.in_(chunk)
+        )
+        for entry_id, event in await conn.execute(query):
+            released = _RELEASED.decode(event)
+            if released.exit is None:
+                whole.add(str(entry_id))
+            else:
+                exits.add(released.exit)
+    return whole, exits
+
+
+async def _cancels_asked(conn: AsyncConnection, client_order_ids: set[str]) -> set[str]:
+    """Which of ``client_order_ids`` the router asked to cancel (a ``CancelOrder`` recorded:
+    the router records its cancels of a bracket's orders before it sends them)."""
+    found: set[str] = set()
+    kind = order_events.c.kind == CancelOrder.__name__
+    for chunk in _chunks(client_order_ids):
         query = select(order_events.c.client_order_id).where(
             kind, order_events.c.client_order_id.in_(chunk)
         )

@@ -93,3 +93,6 @@ class BracketReleased(Event, frozen=True, kw_only=True):
     instrument: str
     strategy: str
     reason: str
+    exit: str | None = None
+    """Only this exit order of the bracket (the user canceled it: the bracket leaves that
+    exit to the user, and manages the rest)."""

@@ -326,8 +326,9 @@ class Bracket:
         return True
 
     def cancel_asked(self, client_order_id: str) -> None:
-        """A restored exit ended canceled: count it as the bracket's own cancel (who asked is
-        not recorded), so that units still open get a new order, never a market close."""
+        """The router had asked to cancel this restored exit (the journal recorded its
+        ``CancelOrder``): its end is the bracket's own, so units still open get a new order,
+        never a market close."""
         leg = self._leg(client_order_id)
         if leg is not None:
             leg.cancel_requested = True

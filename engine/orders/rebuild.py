@@ -16,11 +16,14 @@ PARTIALLY_FILLED)                               trade id); NEW becomes SUBMITTED
                                                 left, so it is asked about, never sent as new
 a bracket (its ``SubmitBracket``) with an       the bracket, told its entry's fills, then each
 order not ended, or a position its fills have   exit order (``<entry>:<role>[.n]``) in turn:
-not closed                                      its fills, and its end if it ended. An exit
-                                                that ended CANCELED counts as canceled on
-                                                purpose (the journal does not keep who asked):
-                                                with units still open the stop is placed
-                                                again, never a market close
+not closed                                      its fills, and its end if it ended. Who
+                                                canceled an exit is in the journal: the router
+                                                (a ``CancelOrder`` recorded: the end was
+                                                planned, units still open get a new order),
+                                                the user (a ``BracketReleased`` of that exit:
+                                                never placed again), else the venue (a target
+                                                given up, a stop lost: closed at market, as
+                                                the running router does)
 an exit whose trailing trigger moved            the recorded (first) trigger until the venue
                                                 reports the one it holds
                                                 (:meth:`Bracket.confirm_leg`)
@@ -54,7 +57,7 @@ from decimal import Decimal
 from engine.instruments.instrument import Instrument
 from engine.journal.views import JournaledOrder
 from engine.messages.orders import ClosePosition, SubmitBracket
-from engine.messages.trading import OrderFilled, OrderSide, OrderStatus
+from engine.messages.trading import OrderFilled, OrderSide
 from engine.orders.bracket import Bracket
 from engine.orders.ids import parse_exit_id
 from engine.orders.order import TrackedOrder
@@ -80,6 +83,11 @@ class RouterRebuild:
     released: set[str] = field(default_factory=set)
     """Entry ids of the brackets in :attr:`brackets` the router had released (a close or a
     cancel-all took over: a ``BracketReleased`` was recorded)."""
+    released_exits: set[str] = field(default_factory=set)
+    """Exit orders in :attr:`orders` the user canceled: the bracket left them to the user."""
+    cancels_asked: set[str] = field(default_factory=set)
+    """Orders in :attr:`orders` the router asked to cancel (a ``CancelOrder`` recorded): an
+    exit that ended CANCELED without one was canceled by the venue."""
     closes: list[ClosePosition] = field(default_factory=list)
     """Closes the router took and had not sent yet (no order of theirs went further than the
     ``ClosePosition`` record), oldest first."""
@@ -156,7 +164,7 @@ def restore_book(
     for entry_id, bracket in brackets.items():
         if entry_id in rebuild.released:
             bracket.release()  # before its legs are told: their ends are not its business
-        _restore_bracket(bracket, orders, journaled, fills)
+        _restore_bracket(bracket, orders, journaled, fills, rebuild)
         alerts.extend(bracket.alerts)
         bracket.alerts.clear()
     live = [cid for cid, order in orders.items() if order.live]
@@ -179,6 +187,7 @@ def _restore_bracket(
     orders: dict[str, TrackedOrder],
     journaled: dict[str, JournaledOrder],
     fills: dict[str, list[OrderFilled]],
+    rebuild: RouterRebuild,
 ) -> None:
     entry_id = bracket.entry_id
     for fill in fills.get(entry_id, []):
@@ -204,9 +213,11 @@ def _restore_bracket(
             continue
         if order.filled_qty:
             bracket.leg_fill(cid, order.filled_qty)
+        if cid in rebuild.released_exits:
+            bracket.cancel_sent(cid)  # the user's: never placed again
+        elif cid in rebuild.cancels_asked:
+            bracket.cancel_asked(cid)  # the bracket's own: its end is as planned
         if order.status in TERMINAL:
-            if order.status is OrderStatus.CANCELED:
-                bracket.cancel_asked(cid)
             bracket.leg_ended(cid, order.status, order.reason)
     entry = orders.get(entry_id)
     if entry is None or entry.status in TERMINAL:
