@@ -77,7 +77,7 @@ from engine.actor import handles
 from engine.instruments.instrument import Instrument
 from engine.messages.feed import TOPIC_ALERTS
 from engine.messages.orders import TOPIC_ORDERS, ClosePosition
-from engine.messages.reconciliation import TOPIC_RECONCILIATION
+from engine.messages.reconciliation import TOPIC_RECONCILIATION, ReconciliationReport
 from engine.messages.trading import (
     OrderAccepted,
     OrderRejected,
@@ -86,7 +86,7 @@ from engine.messages.trading import (
     OrderStatusReport,
     SubmitOrder,
 )
-from engine.orders.describe import RouterAnswer
+from engine.orders.describe import ReconcileNow, RouterAnswer, SettlementReport
 from engine.orders.order import TrackedOrder
 from engine.orders.rebuild import RouterRebuild, restore_book
 from engine.orders.reconcile import reconcile
@@ -100,6 +100,8 @@ Rebuild = Callable[[], RouterRebuild]
 InstrumentLookup = Callable[[str], Instrument | None]
 
 _NS_PER_S = 1_000_000_000
+_IN_FLIGHT = frozenset({OrderStatus.NEW, OrderStatus.SUBMITTED})
+"""Orders on their way: recorded and not sent, or sent and not yet acknowledged."""
 HOLD_REASON = (
     "the router is reconciling with the venue after a restart: new entries wait until the "
     "book is compared"
@@ -360,13 +362,61 @@ class RecoverySide(VenueSide):
         memory.reconcile_due_ns = None
         self.settle()
 
+    @handles(ReconcileNow)
+    def on_reconcile_now(self, _command: ReconcileNow) -> SettlementReport:
+        """Shutdown's final comparison, once nothing is in flight (module doc)."""
+        memory = self.memory
+        now = self.ctx.now_ns()
+        live = memory.live_orders(None)
+        in_flight = (
+            len(memory.outbox)
+            + sum(len(queue) for queue in memory.pending.values())
+            + sum(1 for order in live if order.status in _IN_FLIGHT)
+        )
+        settled = in_flight == 0 and not memory.restoring
+        report: ReconciliationReport | None = None
+        error = ""
+        if settled:
+            try:
+                report = self._compare(now)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                self.ctx.log.error("final reconciliation: the venue's book not read", error=error)
+            else:
+                self._publish_report(report, final=True)
+        return SettlementReport(
+            ts_event=now,
+            ts_init=now,
+            settled=settled,
+            in_flight=in_flight,
+            open_orders=len(live),
+            reconciliation=report,
+            error=error,
+        )
+
+    def _compare(self, now: int) -> ReconciliationReport:
+        """The book compared with the venue's now; raises what reading the venue raises."""
+        memory = self.memory
+        venue_orders = list(self.client.open_orders())
+        venue_positions = list(self.client.positions())
+        return reconcile(
+            venue=self.client.name,
+            orders=memory.orders,
+            positions=memory.positions,
+            venue_orders=venue_orders,
+            venue_positions=venue_positions,
+            canceling=memory.last_cancel.keys(),
+            restored_orders=memory.restored_orders,
+            restored_brackets=memory.restored_brackets,
+            now_ns=now,
+        )
+
     def reconcile_with_venue(self) -> None:
         """Compare the book with the venue's and publish what differs (module doc)."""
         memory = self.memory
         now = self.ctx.now_ns()
         try:
-            venue_orders = list(self.client.open_orders())
-            venue_positions = list(self.client.positions())
+            report = self._compare(now)
         except Exception as exc:
             memory.reconcile_attempts += 1
             delay_s = self.config.retry.backoff.delay_s(
@@ -382,22 +432,16 @@ class RecoverySide(VenueSide):
             )
             self.ctx.schedule_once(delay_ns, ReconcileDue(memory.reconcile_attempts))
             return
-        report = reconcile(
-            venue=self.client.name,
-            orders=memory.orders,
-            positions=memory.positions,
-            venue_orders=venue_orders,
-            venue_positions=venue_positions,
-            canceling=memory.last_cancel.keys(),
-            restored_orders=memory.restored_orders,
-            restored_brackets=memory.restored_brackets,
-            now_ns=now,
-        )
         memory.reconciled = True
+        self._publish_report(report, final=False)
+
+    def _publish_report(self, report: ReconciliationReport, *, final: bool) -> None:
         self.ctx.publish(TOPIC_RECONCILIATION, report)
         if report.in_agreement:
             self.ctx.log.info(
-                "reconciled with the venue: no differences",
+                "final reconciliation with the venue: no differences"
+                if final
+                else "reconciled with the venue: no differences",
                 restored_orders=report.restored_orders,
                 restored_brackets=report.restored_brackets,
                 venue_open_orders=report.venue_open_orders,

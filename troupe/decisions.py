@@ -9,9 +9,10 @@ journal, which follows the ``rankings`` topic.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.ranker import NAME as RANKER
 from actors.ranker import Ranker
@@ -28,6 +29,7 @@ from engine.store.strategy_states import StrategyStateStore
 from engine.strategy_vault import StrategyVault
 from troupe.market import MarketData
 from troupe.strategies import (
+    SUPERVISOR,
     HostServices,
     calendar_sessions,
     plan_strategies,
@@ -44,6 +46,17 @@ class Decisions:
     """In start order: the ranker, then the strategies (stopped first, so their last signals
     still reach a running ranker)."""
     desk: StrategyDesk
+    held_hosts: list[ActorSpec] = field(default_factory=list)
+    """With ``hold_hosts``: the strategy hosts, to add to the (empty) ``strategies``
+    supervisor with :meth:`start_hosts` once the books are reconciled."""
+
+    def start_hosts(self, runtime: Runtime) -> int:
+        """Add the held hosts to the running ``strategies`` supervisor (each returns once it
+        started); how many were added."""
+        hosts, self.held_hosts = self.held_hosts, []
+        for spec in hosts:
+            runtime.add_actor(SUPERVISOR, spec)
+        return len(hosts)
 
 
 def decisions(
@@ -53,8 +66,12 @@ def decisions(
     *,
     read_entries: Callable[[], Sequence[StrategyConfig]] | None = None,
     risk: str | None = "risk",
+    hold_hosts: bool = False,
 ) -> Decisions:
-    """Raises :class:`ConfigError` listing every problem of the strategies or the ranker."""
+    """Raises :class:`ConfigError` listing every problem of the strategies or the ranker.
+
+    ``hold_hosts``: the ``strategies`` supervisor starts empty and its hosts are kept in
+    :attr:`Decisions.held_hosts` (DESIGN §7: strategies start only after reconciliation)."""
     plans = plan_strategies(config.strategies, market.instruments, config.bars.intervals)
     database = market.database
     ranker = _ranker(config, risk)
@@ -72,7 +89,13 @@ def decisions(
         intervals=config.bars.intervals,
         read_entries=read_entries or (lambda: config.strategies),
     )
-    return Decisions(specs=[ranker, strategies_supervisor(plans, services)], desk=desk)
+    supervisor = strategies_supervisor(plans, services)
+    if not hold_hosts:
+        return Decisions(specs=[ranker, supervisor], desk=desk)
+    held = [child for child in supervisor.children if isinstance(child, ActorSpec)]
+    return Decisions(
+        specs=[ranker, dataclasses.replace(supervisor, children=[])], desk=desk, held_hosts=held
+    )
 
 
 def reader(files: Sequence[str]) -> Callable[[], Sequence[StrategyConfig]]:

@@ -23,7 +23,14 @@ drives it. Modules:
 
 from engine.orders.bracket import Bracket, BracketCommand, bracket_problems
 from engine.orders.config import RateLimit, RetryPolicy, RouterConfig
-from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer, RouterCounts
+from engine.orders.describe import (
+    DescribeOrders,
+    OrdersReport,
+    ReconcileNow,
+    RouterAnswer,
+    RouterCounts,
+    SettlementReport,
+)
 from engine.orders.ids import ExitRole, entry_order_id, exit_order_id, target_role
 from engine.orders.order import FillResult, OrderView, TrackedOrder
 from engine.orders.state import LIVE, TERMINAL, WORKING, OrderEventKind, fill_kept, next_status
@@ -42,10 +49,12 @@ __all__ = [
     "OrderView",
     "OrdersReport",
     "RateLimit",
+    "ReconcileNow",
     "RetryPolicy",
     "RouterAnswer",
     "RouterConfig",
     "RouterCounts",
+    "SettlementReport",
     "TokenBucket",
     "TrackedOrder",
     "bracket_problems",

@@ -11,9 +11,17 @@ from __future__ import annotations
 import msgspec
 
 from engine.messages.base import Command, Report
+from engine.messages.reconciliation import ReconciliationReport
 from engine.orders.order import OrderView
 
-__all__ = ["DescribeOrders", "OrdersReport", "RouterAnswer", "RouterCounts"]
+__all__ = [
+    "DescribeOrders",
+    "OrdersReport",
+    "ReconcileNow",
+    "RouterAnswer",
+    "RouterCounts",
+    "SettlementReport",
+]
 
 
 class DescribeOrders(Command, frozen=True, kw_only=True):
@@ -25,6 +33,27 @@ class DescribeOrders(Command, frozen=True, kw_only=True):
     """Only orders not ended (new, submitted, accepted, partially filled)."""
     limit: int | None = None
     """At most this many (the newest); ``None``: all the router remembers."""
+
+
+class ReconcileNow(Command, frozen=True, kw_only=True):
+    """Shutdown's last step with the venue (DESIGN §9): once nothing is in flight (no request
+    waiting for the rate limit or the journal, no order sent and not yet acknowledged), compare
+    the book with the venue's and publish the report. Answered with a
+    :class:`SettlementReport`; ask again while ``settled`` is false."""
+
+
+class SettlementReport(Report, frozen=True, kw_only=True):
+    settled: bool
+    """Nothing was in flight: the comparison was made (``reconciliation``)."""
+    in_flight: int
+    """Requests still waiting for the rate limit or the journal, and orders sent but not
+    yet acknowledged by the venue."""
+    open_orders: int
+    """Orders left working at the venue (a bracket's stop protects its position overnight;
+    shutdown never cancels them)."""
+    reconciliation: ReconciliationReport | None = None
+    """The comparison, once ``settled`` (``None`` if the venue's book could not be read)."""
+    error: str = ""
 
 
 class RouterCounts(msgspec.Struct, frozen=True, kw_only=True):
