@@ -14,10 +14,13 @@ import pytest
 import structlog
 from sqlalchemy import event, select, text, update
 
+from engine.config.load import load_config
 from engine.messages.market import Bar
+from engine.simulated import SimulatedRuntime
 from engine.store import CandleStore, Database, SchemaVersionError, StoreClosedError, stored_bars
 from engine.store.schema import SCHEMA_VERSIONS, schema_version
 from engine.testing import SECOND
+from troupe.market import market_data
 
 MINUTE = 60 * SECOND
 T0 = 1_767_225_600 * SECOND  # 2026-01-01T00:00:00Z
@@ -286,3 +289,35 @@ def test_the_schema_version_is_kept_and_a_newer_one_refused(db_path: Path) -> No
         Database(url(db_path))
 
     assert {t.name for t in threading.enumerate()} <= threads_before  # its thread is gone
+
+
+def test_last_closes_are_each_instruments_newest_close_whatever_the_interval(
+    db: Database, store: CandleStore
+) -> None:
+    """Issue 12: right after a restart risk had no last price (``no_price``) until the
+    feed's first trade; the stored candles' last closes stand until then."""
+    bars = [
+        bar(0, close=100.0),
+        bar(1, close=101.5),
+        bar(0, interval="5m", close=99.0),  # closes earlier than the 1m bar 1
+        bar(3, instrument="NSE:TCS", close=3500.0),
+        bar(2, instrument="NSE:TCS", interval="5m", close=3490.0),
+    ]
+    db.call(store.write_bars(bars))
+
+    assert db.call(store.last_closes()) == {"NSE:INFY": 101.5, "NSE:TCS": 3500.0}
+
+
+def test_market_data_starts_with_the_stored_last_prices(tmp_path: Path) -> None:
+    config = load_config([], env={"TROUPE__DATA_DIR": str(tmp_path)})
+    database = Database(url(tmp_path / "troupe.db"))
+    try:
+        instrument = config.market.instruments[0]
+        database.call(CandleStore(database).write_bars([bar(0, instrument=instrument, close=42.5)]))
+    finally:
+        database.close()
+    market = market_data(config, SimulatedRuntime(start_ns=T0))
+    try:
+        assert market.prices.last(instrument) == 42.5
+    finally:
+        market.close()

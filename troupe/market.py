@@ -132,6 +132,11 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
         )
     )
     prices = PriceBoard()
+    if database is not None:
+        # Right after a restart risk needs a last price before the feed's first trade: the
+        # stored candles' last closes stand until then.
+        for instrument_id, close in database.call(CandleStore(database).last_closes()).items():
+            prices.update(instrument_id, close)
     feed_config = FeedConfig(
         downstream=BAR_AGGREGATOR, stale_factor=market.stale_after, price_board=prices
     )

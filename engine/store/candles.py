@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.messages.market import Bar
@@ -124,6 +124,23 @@ class CandleStore:
         bars = await self._bars(query)
         bars.reverse()
         return bars
+
+    async def last_closes(self) -> dict[str, float]:
+        """Each instrument's close of its most recently closed stored bar (any interval): a
+        last price for a process that just started, until the feed's first trade."""
+        newest = (
+            select(candles.c.instrument, func.max(candles.c.ts_close).label("ts_close"))
+            .group_by(candles.c.instrument)
+            .subquery()
+        )
+        query = select(candles.c.instrument, candles.c.close).join(
+            newest,
+            (candles.c.instrument == newest.c.instrument)
+            & (candles.c.ts_close == newest.c.ts_close),
+        )
+        async with self.database.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return {str(i): float(c) for i, c in rows if c is not None and c > 0}
 
     async def instruments(self) -> list[str]:
         """Every instrument with a stored bar, sorted."""
