@@ -40,6 +40,8 @@ a ``SubmitOrder`` sent here (manual order)  the same checks (an exit if it only 
                                             is refused), prices rounded to the tick, then
                                             the order to ``router``; answered with the order
                                             sent or the ``RiskDenied``
+... its client order id seen before         the order sent under it (nothing sent again);
+                                            after a refusal: decided afresh
 a price that is not a finite number > 0     ``RiskDenied`` (``price_band``)
 state REDUCING / HALTED (``state``)         exits only / nothing
 ``FlattenAll`` (kill switch)                ``CancelAllOrders`` and a ``ClosePosition``
@@ -319,11 +321,17 @@ class RiskSupervisor(Actor):
 
     @handles(SubmitOrder)
     def on_manual_order(self, order: SubmitOrder) -> Decision:
-        """A manual order: checked like an intent (not sized), then sent on or refused."""
+        """A manual order: checked like an intent (not sized), then sent on or refused. An
+        order sent is remembered by its client order id (the same id again is answered with
+        it, nothing sent); a refusal is not: the id may be sent again, corrected, and gets a
+        fresh decision."""
         key = f"order:{order.client_order_id}"
-        if key not in self.decided:
-            self._remember(key, self._decide_manual(order))
-        return self.decided[key]
+        decided = self.decided.get(key)
+        if decided is None:
+            decided = self._decide_manual(order)
+            if not isinstance(decided, RiskDenied):
+                self._remember(key, decided)
+        return decided
 
     def _decide_manual(self, order: SubmitOrder) -> Decision:
         now = self._now()
@@ -496,6 +504,7 @@ class RiskSupervisor(Actor):
         usage = RiskUsage(
             open_trades=len(self.exposure.open_instruments()),
             open_orders=len(self.exposure.working),
+            open_entries=sum(1 for o in self.exposure.working.values() if not o.is_exit),
             trades_today=day.trades_today,
             heat=self.exposure.open_risk(self.limits.default_stop_pct),
             max_heat=day.equity * decimal_of(self.limits.max_portfolio_heat_pct) / 100,

@@ -31,8 +31,9 @@ BAD_CONFIGS = [
     ('mode = "yolo"\n', 'mode: expected one of "backtest", "live", "paper", got "yolo"'),
     (
         "[web]\nprot = 8080\n",
-        "web.prot: unknown key; allowed: cors_origins, host, mutations_per_minute, port, "
-        "token_file, ws_flush_ms, ws_heartbeat_s, ws_queue, ws_requires_token",
+        "web.prot: unknown key; allowed: cors_origins, host, mutations_per_minute, "
+        "orders_per_minute, port, token_file, ws_flush_ms, ws_heartbeat_s, ws_queue, "
+        "ws_requires_token",
     ),
     ("[log]\nlevel = 3\n", 'log.level: expected one of "debug", "error", "info", "warning", got 3'),
     ('[log]\nconsole = "yes"\n', 'log.console: expected true or false, got "yes"'),

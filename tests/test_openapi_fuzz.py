@@ -33,7 +33,9 @@ MAX_EXAMPLES = 25
 @pytest.fixture(scope="module")
 def fuzzed_server() -> Iterator[Server]:
     # A generous rate limit, so that bodies reach validation instead of meeting 429.
-    with running_server(config_with(mutations_per_minute=100_000)) as server:
+    with running_server(
+        config_with(mutations_per_minute=100_000, orders_per_minute=100_000)
+    ) as server:
         yield server
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -234,6 +235,38 @@ def test_an_oversized_body_is_413_not_a_crash(server: Server) -> None:
     assert_envelope(body, "body_too_large")
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("state?q=" + "a" * 9000, {}),  # the request line over aiohttp's 8190 bytes
+        ("state", {"X-Long": "a" * 9000}),  # a header over it
+    ],
+)
+def test_an_over_long_url_or_header_gets_the_envelope(
+    server: Server, path: str, headers: dict[str, str]
+) -> None:
+    status, answer_headers, body = call("GET", f"{server.url}/{path}", headers=headers)
+    assert status == 400
+    assert answer_headers["Content-Type"].startswith("application/json")
+    assert_envelope(body, "too_long")
+    assert body["error"]["details"] == {"limit_bytes": 8190}
+
+
+def test_a_request_that_is_not_http_gets_the_envelope(server: Server) -> None:
+    async def send() -> bytes:
+        port = server.runner.addresses[0][1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api/v1/state HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        answer = await reader.read()  # to the end: the server closes the connection
+        writer.close()
+        return answer
+
+    head, _, payload = asyncio.run(send()).partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400"
+    assert b"Content-Type: application/json" in head
+    assert_envelope(json.loads(payload), "bad_request")
+
+
 def test_mutations_are_rate_limited_per_client_with_retry_after() -> None:
     with running_server(config_with(mutations_per_minute=3)) as server:
         statuses = [call("POST", f"{server.url}/resume", headers=server.auth)[0] for _ in range(3)]
@@ -244,6 +277,30 @@ def test_mutations_are_rate_limited_per_client_with_retry_after() -> None:
         assert int(headers["Retry-After"]) == 20  # 3 a minute: one every 20 s
         # Reads are not limited.
         assert call("GET", f"{server.url}/state", headers=server.auth)[0] == 200
+
+
+def test_orders_and_cancels_have_their_own_rate_limit() -> None:
+    with running_server(config_with(mutations_per_minute=1, orders_per_minute=2)) as server:
+        assert call("POST", f"{server.url}/resume", headers=server.auth)[0] == 200
+        assert call("POST", f"{server.url}/resume", headers=server.auth)[0] == 429
+        # The commands' bucket is empty; orders and cancels spend their own.
+        assert call("DELETE", f"{server.url}/orders/nope", headers=server.auth)[0] == 404
+        assert call("POST", f"{server.url}/orders", headers=server.auth, data=b"{")[0] == 400
+        status, headers, body = call("DELETE", f"{server.url}/orders/nope", headers=server.auth)
+        assert status == 429
+        assert_envelope(body, "rate_limited")
+        assert body["error"]["details"]["setting"] == "web.orders_per_minute"
+        assert body["error"]["details"]["limit_per_minute"] == 2
+        assert int(headers["Retry-After"]) == 30  # 2 a minute: one every 30 s
+
+
+def test_orders_are_not_limited_at_the_commands_rate_by_default() -> None:
+    with running_server(trading=False) as server:
+        # 4 orders a second for a minute fit the default; the commands' 30 would not.
+        statuses = {
+            call("DELETE", f"{server.url}/orders/x{n}", headers=server.auth)[0] for n in range(240)
+        }
+        assert 429 not in statuses, statuses
 
 
 def test_commands_answer_503_once_shutdown_has_begun() -> None:

@@ -19,7 +19,7 @@ from engine.journal.views import CommandEntry
 from engine.messages import catalogue
 from engine.messages.market import TradeTick
 from engine.messages.ranking import RankedSignal, ScoringConfig, SignalsRanked
-from engine.messages.trading import OrderSide, Signal, SubmitOrder
+from engine.messages.trading import OrderSide, Signal, SubmitOrder, TradeIntent
 from tests.web_support import Server, eventually, next_json, running_server, within
 from web.models import (
     CancelRequested,
@@ -156,6 +156,44 @@ def test_each_read_answers_its_documented_shape_on_a_fresh_engine(server: Server
         assert risk.trading_state.value == "ACTIVE"
         assert risk.limits.max_order_notional == 500_000.0
         assert risk.usage.open_orders == 0 and risk.recent_denials == []
+        assert risk.usage.open_entries == 0
+
+    run(server, scenario)
+
+
+def test_risk_counts_a_brackets_working_stop_and_target_as_open_orders(server: Server) -> None:
+    async def scenario(client: Client) -> None:
+        trade(server, INFY, 1500.0)
+        now = time.time_ns()
+        intent = TradeIntent(
+            ts_event=now,
+            ts_init=now,
+            strategy="sma",
+            instrument=INFY,
+            side=OrderSide.BUY,
+            strength=0.9,
+            stop=Decimal("1450"),
+            target=Decimal("1600"),
+            correlation_id="sma:bracket-1",
+            score=1.0,
+        )
+        server.runtime.send("risk", intent)
+        entry = "sma:bracket-1:entry"
+        await client.status_becomes(entry, "ACCEPTED")
+        usage = (await client.get("risk", RiskStatus)).usage
+        assert (usage.open_orders, usage.open_entries) == (1, 1)  # the entry, working
+
+        trade(server, INFY, 1500.5)  # the entry fills; the router places the stop and target
+
+        async def exits_working() -> bool:
+            blotter = await client.get("orders?status=open", OrderBlotter)
+            return len(blotter.orders) == 2 and all(
+                o.status.value == "ACCEPTED" for o in blotter.orders
+            )
+
+        await until(exits_working, "the stop and the target working")
+        usage = (await client.get("risk", RiskStatus)).usage
+        assert (usage.open_orders, usage.open_entries, usage.open_trades) == (2, 0, 1)
 
     run(server, scenario)
 
@@ -296,7 +334,7 @@ def test_a_repeated_client_order_id_gets_the_first_answer_and_no_second_order(
         first = await client.place(**order)
         again = await client.place(**order)
         assert first[0] == again[0] == 200
-        assert first[1]["order"] == again[1]["order"]
+        assert first[1] == again[1]  # the first answer: its command id and order
         await client.status_becomes("mine-1", "ACCEPTED")
         assert len((await client.get("orders", OrderBlotter)).orders) == 1
 
@@ -316,12 +354,84 @@ def test_a_client_order_id_taken_by_another_order_is_a_409(server: Server) -> No
         await until(journaled, "the order in the journal")
         status, body = await client.place(**(order | {"quantity": 6}))
         assert status == 409, body
-        assert body["error"]["code"] == "duplicate_order_id"
+        assert body["error"]["code"] == "client_order_id_reused"
+        assert "mine-2" in body["error"]["message"]
         assert body["error"]["details"]["field"] == "client_order_id"
+        assert body["error"]["details"]["client_order_id"] == "mine-2"
+        assert body["error"]["details"]["placed"]["quantity"] == 5
         status, body = await client.place(**order)  # the same order again: as placed
         assert status == 200 and body["order"]["quantity"] == 5
         assert len((await client.get("orders", OrderBlotter)).orders) == 1
         assert len([c for c in commands(server) if c.kind == "submit_order"]) == 1
+
+    run(server, scenario)
+
+
+def test_a_refused_order_does_not_take_its_client_order_id(server: Server) -> None:
+    async def scenario(client: Client) -> None:
+        trade(server, INFY, 1500.0)
+        typo = {"instrument": INFY, "side": "BUY", "quantity": 400, "client_order_id": "fix-1"}
+        status, body = await client.place(**typo)  # 600,000: past max_notional
+        assert status == 422 and body["error"]["details"]["code"] == "max_notional", body
+        fixed = typo | {"quantity": 4}
+        status, body = await client.place(**fixed)  # the same id, corrected: decided afresh
+        assert status == 200, body
+        placed = msgspec.convert(body, OrderPlaced)
+        assert (placed.order.client_order_id, placed.order.quantity) == ("fix-1", 4)
+        await client.status_becomes("fix-1", "ACCEPTED")
+        # Now the id is taken: the same order gets the first answer, another a 409.
+        assert await client.place(**fixed) == (200, body)
+        status, refused = await client.place(**typo)
+        assert status == 409 and refused["error"]["code"] == "client_order_id_reused"
+        assert len((await client.get("orders", OrderBlotter)).orders) == 1
+
+        # Each attempt was recorded as its own command, with its own body and outcome.
+        def attempts() -> list[tuple[int, str | None]]:
+            return sorted(
+                (c.body["quantity"], c.outcome)
+                for c in commands(server)
+                if c.kind == "submit_order"
+            )
+
+        await eventually(
+            lambda: attempts() == [(4, "accepted"), (400, "refused: max_notional")],
+            what="both attempts and their outcomes recorded",
+        )
+        assert placed.command_id in {c.command_id for c in commands(server)}
+
+    run(server, scenario)
+
+
+def test_a_limit_order_sent_again_is_the_same_order_and_a_new_price_is_a_409(
+    server: Server,
+) -> None:
+    async def scenario(client: Client) -> None:
+        trade(server, INFY, 1500.0)
+        order = {"instrument": INFY, "side": "BUY", "quantity": 1, "order_type": "LIMIT"}
+        order |= {"price": "1480.07", "client_order_id": "lim-1"}
+        first = await client.place(**order)
+        assert first[0] == 200 and first[1]["order"]["price"] == "1480.05", first
+        await client.status_becomes("lim-1", "ACCEPTED")
+        assert await client.place(**order) == first  # off the tick as first sent: the same
+        status, body = await client.place(**(order | {"price": "1470"}))
+        assert status == 409 and body["error"]["code"] == "client_order_id_reused", body
+
+    run(server, scenario)
+
+
+def test_two_orders_racing_for_one_client_order_id_send_one(server: Server) -> None:
+    async def scenario(client: Client) -> None:
+        trade(server, INFY, 1500.0)
+        order = {"instrument": INFY, "side": "BUY", "quantity": 2, "client_order_id": "race-1"}
+        answers = await asyncio.gather(
+            client.place(**order), client.place(**(order | {"quantity": 3}))
+        )
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 409], answers
+        (sent,) = [body["order"] for status, body in answers if status == 200]
+        await client.status_becomes("race-1", "ACCEPTED")
+        (routed,) = (await client.get("orders", OrderBlotter)).orders
+        assert routed.quantity == sent["quantity"]
 
     run(server, scenario)
 
@@ -343,7 +453,6 @@ def test_a_limit_price_is_put_on_the_tick_by_risk(server: Server) -> None:
     [
         ({"instrument": INFY, "side": "BUY", "quantity": 400}, "max_notional"),  # 600,000
         ({"instrument": SBIN, "side": "BUY", "quantity": 5}, "lot_size"),
-        ({"instrument": "NSE:NOPE", "side": "BUY", "quantity": 1}, "instrument_banned"),
         ({"instrument": INFY, "side": "SELL", "quantity": 1}, "zero_size"),  # long only
         (
             {"instrument": INFY, "side": "BUY", "quantity": 1, "order_type": "LIMIT"}
@@ -369,6 +478,23 @@ def test_a_manual_order_past_a_risk_limit_is_a_422_with_risks_code(
         assert [d.code.value for d in risk.recent_denials] == [code]
         blotter = await client.get("orders", OrderBlotter)
         assert blotter.orders == []
+
+    run(server, scenario)
+
+
+def test_an_unknown_instrument_is_a_400_naming_it_and_the_known_ones(server: Server) -> None:
+    async def scenario(client: Client) -> None:
+        status, body = await client.place(instrument="NSE:INFI", side="BUY", quantity=1)
+        assert status == 400, body
+        error = body["error"]
+        assert error["code"] == "unknown_instrument"
+        assert "NSE:INFI" in error["message"] and "did you mean NSE:INFY" in error["message"]
+        assert error["details"]["field"] == "instrument"
+        assert error["details"]["value"] == "NSE:INFI"
+        assert error["details"]["known"] == [INFY, SBIN]
+        # Refused before risk and before the journal: nothing recorded, no denial counted.
+        assert commands(server) == []
+        assert (await client.get("risk", RiskStatus)).recent_denials == []
 
     run(server, scenario)
 

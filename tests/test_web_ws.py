@@ -129,6 +129,34 @@ def test_unsubscribe_stops_the_updates_of_that_topic_only() -> None:
         asyncio.run(within(body(server)))
 
 
+def test_subscribing_again_sends_no_second_snapshot_and_cannot_fill_the_queue() -> None:
+    async def body(server: Server) -> None:
+        await publish(server, "fills", [fill(1)])
+        await eventually(lambda: server.live.seq("fills") == 1, what="a fill delivered")
+        async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws") as ws:
+            [snapshot] = await subscribe(ws, "fills")
+            assert snapshot["seq"] == 1
+            # Far more than the queue holds (ws_queue = 16), sent before reading anything.
+            for _ in range(1000):
+                await ws.send_json({"op": "subscribe", "topics": ["fills", "fills"]})
+            await ws.send_json({"op": "ping"})
+            assert await next_json(ws) == {"op": "pong"}  # nothing queued before it
+            assert server.live.cut_off == 0 and not ws.closed
+
+            await publish(server, "fills", [fill(2)])
+            update = await next_json(ws)  # still subscribed, once
+            assert (update["op"], update["seq"]) == ("update", 2)
+
+            # A resync of one topic: unsubscribe, subscribe, a fresh snapshot.
+            await ws.send_json({"op": "unsubscribe", "topics": ["fills"]})
+            [again] = await subscribe(ws, "fills")
+            assert (again["op"], again["seq"]) == ("snapshot", 2)
+            assert [m["client_order_id"] for m in again["data"]] == ["O-1", "O-2"]
+
+    with running_server(config_with(ws_queue=16)) as server:
+        asyncio.run(within(body(server), 30))
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

@@ -193,7 +193,9 @@ def running_server(
         core = trading_core(config, runtime, database, INSTRUMENTS, simulated_market=True)
         core.attach(runtime, list(INSTRUMENTS))
         children.extend(core.specs)
-        engine.trading = TradingPorts(reader=core.reader, writer=core.writer)
+        engine.trading = TradingPorts(
+            reader=core.reader, writer=core.writer, instruments=INSTRUMENTS
+        )
     server: Server | None = None
     try:
         runtime.start(SupervisorSpec("root", children))

@@ -263,7 +263,12 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
         control_actor=TRADING,
         strategies=middle.desk,
         trading=TradingPorts(
-            reader=core.reader, writer=core.writer, risk=RISK, router=ROUTER, ledger=LEDGER
+            reader=core.reader,
+            writer=core.writer,
+            risk=RISK,
+            router=ROUTER,
+            ledger=LEDGER,
+            instruments=market.master,
         ),
     )
 

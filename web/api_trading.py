@@ -13,13 +13,20 @@ request                                    answer
 ``GET trades|fills|signals|rankings``      the journal (``limit``, ``since``; ``instrument``
                                            and ``strategy`` except for rankings)
 ``GET risk``                               the risk supervisor's ``DescribeRisk``: limits,
-                                           usage, state, recent denials
+                                           usage, state, recent denials; the open orders
+                                           as the router counts them (exits included)
 ``POST flatten`` ``{"reason"}``            recorded, then ``FlattenAll`` to risk: what it
                                            canceled and sent, and the halt
-``POST orders`` (a manual order)           validated (400 naming the field), recorded, then
+``POST orders`` (a manual order)           validated (400 naming the field; 400
+                                           ``unknown_instrument`` for an instrument not in
+                                           the master), recorded, then
                                            the ``SubmitOrder`` to risk, checked like an
                                            intent: the order as sent, or 422 ``risk_denied``
-                                           with risk's code and figures
+                                           with risk's code and figures. A client order
+                                           id is taken by an order sent only: after a
+                                           refusal it is decided afresh; after an order
+                                           was sent, the same order gets the first answer,
+                                           another 409 ``client_order_id_reused``
 ``DELETE orders/{client_order_id}``        unknown: 404; ended: 409; else recorded, then
                                            ``CancelOrder`` to the router
 no trading core in this engine             503 ``no_trading_core``
@@ -42,8 +49,10 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
+from engine.instruments import Instrument
 from engine.journal.commands import record_command, record_outcome_soon
 from engine.journal.views import OPEN_STATUSES, JournaledOrder
 from engine.ledger.describe import DescribeLedger, LedgerSnapshot
@@ -57,6 +66,7 @@ from engine.messages.trading import (
 )
 from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer
 from engine.risk.messages import DescribeRisk, FlattenOrdered, RiskReport
+from engine.risk.orders import on_the_tick
 from engine.runtime import DeadLetterError
 from engine.store.database import StoreClosedError
 from web.errors import ApiError, json_response
@@ -82,6 +92,7 @@ from web.models import (
 )
 from web.ports import EngineHandle, TradingPorts
 from web.trading_input import (
+    check_instrument,
     check_prices,
     decode_body,
     int_param,
@@ -199,14 +210,24 @@ class TradingApi:
     async def risk(self, _request: web.Request) -> web.StreamResponse:
         ports = self._ports()
         now = self.engine.runtime.now_ns()
-        report = await self._ask(ports.risk, DescribeRisk(ts_event=now, ts_init=now), RiskReport)
+        # The router places a bracket's stop and target, which risk never sent: its count of
+        # open orders is the one that holds them all.
+        report, orders = await asyncio.gather(
+            self._ask(ports.risk, DescribeRisk(ts_event=now, ts_init=now), RiskReport),
+            self._ask(
+                ports.router,
+                DescribeOrders(ts_event=now, ts_init=now, open_only=True, limit=0),
+                OrdersReport,
+            ),
+        )
+        usage = msgspec.structs.replace(report.usage, open_orders=orders.counts.open_orders)
         return json_response(
             RiskStatus(
                 at=iso_utc(report.ts_event),
                 ts=report.ts_event,
                 trading_state=report.state,
                 limits=report.limits,
-                usage=report.usage,
+                usage=usage,
                 recent_denials=report.recent_denials,
             )
         )
@@ -247,6 +268,7 @@ class TradingApi:
             )
         body = decode_body(raw, ManualOrderRequest, "the manual order (see ManualOrderRequest)")
         check_prices(body)
+        instrument = check_instrument(body.instrument, ports.instruments)
         self._refuse_if_busy(ports.risk)
         now = self.engine.runtime.now_ns()
         order_id = body.client_order_id or (
@@ -266,11 +288,15 @@ class TradingApi:
             strategy=body.strategy,
             correlation_id=order_id,
         )
-        command_id = f"submit_order:{order_id}"
-        if body.client_order_id is not None:
+        if body.client_order_id is None:
+            command_id = f"submit_order:{order_id}"
+        else:
+            # Only an order sent takes the id (the journal holds every order sent); after a
+            # refusal the id is free, and each attempt is recorded as its own command.
             known = await self._read(ports, ports.reader.order(order_id))
             if known is not None:
-                return _already_placed(command_id, known.order, order)
+                return _already_placed(known.order, order, instrument)
+            command_id = _attempt_id(order_id, now)
         await self._record(ports, request, command_id, "submit_order", order)
         decision: SubmitOrder | RiskDenied = await self._ask_recorded(
             ports, command_id, ports.risk, order, (SubmitOrder, RiskDenied)
@@ -290,6 +316,11 @@ class TradingApi:
                     "client_order_id": order_id,
                 },
             )
+        if decision.ts_event != now:
+            # Risk had already sent an order under this id (an attempt racing this one, or
+            # not journaled yet): this request sent nothing.
+            self._outcome(ports, command_id, "nothing sent: the id was taken")
+            return _already_placed(decision, order, instrument)
         self._outcome(ports, command_id, "accepted")
         return json_response(OrderPlaced(command_id=command_id, order=decision))
 
@@ -452,21 +483,45 @@ class TradingApi:
 # -- answers ----------------------------------------------------------------------------------
 
 
-def _already_placed(command_id: str, known: SubmitOrder, asked: SubmitOrder) -> web.Response:
-    """A client order id the journal already holds: the same order again is answered as it
-    was placed (nothing is sent); another order under that id is refused with 409."""
+def _attempt_id(order_id: str, ts_event: int) -> str:
+    """The command id of an attempt to place ``order_id`` with the client's own id: the
+    order's ``ts_event`` (ns) tells attempts apart, and names the one sent."""
+    return f"submit_order:{order_id}:{ts_event}"
+
+
+def _already_placed(
+    placed: SubmitOrder, asked: SubmitOrder, instrument: Instrument | None
+) -> web.Response:
+    """A client order id an order was sent under: the same order again (its prices on the
+    tick as risk puts them) gets the first answer, nothing sent; another is 409
+    ``client_order_id_reused``."""
 
     def essence(order: SubmitOrder) -> tuple[object, ...]:
-        return (order.instrument, order.side, order.order_type, order.quantity, order.strategy)
+        return (
+            order.instrument,
+            order.side,
+            order.order_type,
+            order.quantity,
+            order.price,
+            order.trigger_price,
+            order.time_in_force,
+            order.strategy,
+        )
 
-    if essence(known) == essence(asked):
-        return json_response(OrderPlaced(command_id=command_id, order=known))
+    same = asked if instrument is None else on_the_tick(asked, instrument)
+    order_id = placed.client_order_id
+    if essence(placed) == essence(same):
+        return json_response(
+            OrderPlaced(command_id=_attempt_id(order_id, placed.ts_event), order=placed)
+        )
+    price = "" if placed.price is None else f" at {placed.price}"
     raise ApiError(
         409,
-        "duplicate_order_id",
-        f"client_order_id {asked.client_order_id!r} is taken by another order "
-        f"({known.side.value} {known.quantity} {known.instrument}, {known.strategy})",
-        {"field": "client_order_id", "client_order_id": asked.client_order_id},
+        "client_order_id_reused",
+        f"client_order_id {order_id!r} was used by an order already sent ({placed.side.value} "
+        f"{placed.quantity} {placed.instrument} {placed.order_type.value}{price}, "
+        f"{placed.strategy}), not this one: send that order again to see it, or use a new id",
+        {"field": "client_order_id", "client_order_id": order_id, "placed": placed},
     )
 
 

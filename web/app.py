@@ -5,7 +5,7 @@ Middlewares, outermost first:
 1. CORS: answers preflights and decorates every answer, errors included, for listed origins;
 2. errors: every failure leaves as the envelope (:mod:`web.errors`);
 3. bearer token (:mod:`web.auth`);
-4. rate limit on mutating endpoints.
+4. rate limits on mutating endpoints: orders and cancels, and the other commands, apart.
 
 On shutdown (``runner.cleanup()``) the live view's clients are closed with 1001 before the
 listener goes, so no handler is left waiting on a socket.
@@ -26,7 +26,7 @@ from web.auth import (
     cors_middleware,
     rate_limit_middleware,
 )
-from web.errors import JSON, error_middleware
+from web.errors import JSON, EnvelopeServer, error_middleware
 from web.live import LiveView
 from web.models import state_report
 from web.openapi import openapi_document
@@ -48,7 +48,9 @@ def make_app(engine: EngineHandle, live: LiveView) -> web.Application:
             cors_middleware(frozenset(config.cors_origins)),
             error_middleware,
             bearer_middleware(engine.api_token),
-            rate_limit_middleware(RateLimiter(config.mutations_per_minute)),
+            rate_limit_middleware(
+                RateLimiter(config.mutations_per_minute), RateLimiter(config.orders_per_minute)
+            ),
         ],
     )
     live.provide_snapshot(TOPIC_SUPERVISION, engine.runtime.describe)
@@ -74,14 +76,32 @@ def make_app(engine: EngineHandle, live: LiveView) -> web.Application:
     return app
 
 
+class _EnvelopeRunner(web.AppRunner):
+    """An :class:`~aiohttp.web.AppRunner` whose server answers the requests aiohttp cannot
+    parse with the envelope (:class:`~web.errors.EnvelopeProtocol`): no middleware sees them."""
+
+    __slots__ = ()
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return EnvelopeServer(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            loop=made._loop,
+            **made._kwargs,
+        )
+
+
 async def serve(engine: EngineHandle, live: LiveView, host: str, port: int) -> web.AppRunner:
     """Serve :func:`make_app` on ``host:port`` (0: any free port; see ``runner.addresses``).
 
     Returns the started runner; ``await runner.cleanup()`` closes the live view's clients
-    (1001), then the listener. Installs no signal handler: the service owns signals.
+    (1001), then the listener. Installs no signal handler: the service owns signals. A
+    request aiohttp cannot parse (an over-long URL or header) gets the envelope too.
     Raises ``OSError`` if the address cannot be bound.
     """
-    runner = web.AppRunner(
+    runner = _EnvelopeRunner(
         make_app(engine, live),
         handle_signals=False,
         shutdown_timeout=5.0,

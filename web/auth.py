@@ -4,8 +4,10 @@
   ``health`` (probes carry no secrets), ``openapi.json`` (the contract is no secret, and
   tools fetch it before they know a token) and the WebSocket, which checks ``?token=`` itself
   when ``web.ws_requires_token`` is on. Tokens are compared in constant time.
-* Mutating endpoints (POST) are rate limited per client address by a token bucket refilled
-  at ``web.mutations_per_minute``.
+* Mutating endpoints are rate limited per client address by token buckets: manual orders
+  and cancels (``POST orders``, ``DELETE orders/{id}``) by one refilled
+  at ``web.orders_per_minute``; the control commands (pause, resume, halt, flatten,
+  strategies/reload) by another, at ``web.mutations_per_minute``. Neither spends the other.
 * CORS is closed (no header at all) unless the request's ``Origin`` is listed in
   ``web.cors_origins``; then preflights are answered and answers carry the allow headers.
 """
@@ -30,6 +32,8 @@ from web.errors import ApiError
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/ws"})
 MUTATING_METHODS = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH, hdrs.METH_DELETE})
+ORDERS_PATH = f"{API_PREFIX}/orders"
+"""``POST orders`` and ``DELETE orders/{id}``: limited by ``web.orders_per_minute``."""
 
 CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
@@ -175,21 +179,31 @@ class RateLimiter:
             del self._buckets[client]
 
 
-def rate_limit_middleware(limiter: RateLimiter) -> Middleware:
-    """429 with ``Retry-After`` (whole seconds) once a client's bucket is empty."""
+def rate_limit_middleware(commands: RateLimiter, orders: RateLimiter) -> Middleware:
+    """429 with ``Retry-After`` (whole seconds) once a client's bucket is empty: ``orders``
+    for manual orders and cancels, ``commands`` for every other mutating endpoint."""
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in MUTATING_METHODS and request.match_info.http_exception is None:
+            path = request.path
+            is_order = path == ORDERS_PATH or path.startswith(f"{ORDERS_PATH}/")
+            limiter = orders if is_order else commands
             wait_s = limiter.take(request.remote or "unknown")
             if wait_s > 0:
                 retry_after = max(1, math.ceil(wait_s))
+                what, setting = (
+                    ("orders", "web.orders_per_minute")
+                    if is_order
+                    else ("commands", "web.mutations_per_minute")
+                )
                 raise ApiError(
                     429,
                     "rate_limited",
-                    f"too many changes from this client; retry in {retry_after} s",
+                    f"too many {what} from this client; retry in {retry_after} s",
                     {
                         "limit_per_minute": int(limiter.capacity),
+                        "setting": setting,
                         "retry_after_s": retry_after,
                     },
                     headers={hdrs.RETRY_AFTER: str(retry_after)},

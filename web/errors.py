@@ -5,6 +5,12 @@ A client's mistake is an :class:`ApiError` with a 4xx status, raised where it is
 aiohttp's own HTTP errors (404 unknown path, 405 wrong method, 413 body too large) are
 rewrapped. Anything else that escapes a handler is a bug: it is logged with its traceback
 and answered 500 ``internal_error`` without details, so nothing internal leaks.
+
+A request aiohttp cannot parse (a URL or a header over ``max_line_size`` /
+``max_field_size``, too many headers, a malformed request line) is answered by its connection
+protocol before any middleware runs; :class:`EnvelopeProtocol` (served by
+:class:`EnvelopeServer`, see :func:`web.app.serve`) answers it with the envelope too: 400
+``too_long`` or ``bad_request``, and the connection closed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from typing import Any
 import msgspec
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
+from aiohttp.web_request import BaseRequest
 
 from web.models import ErrorBody, ErrorEnvelope
 
@@ -111,3 +119,52 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             ApiError(500, "internal_error", "the server failed; this is a bug, see its log")
         )
+
+
+class EnvelopeProtocol(web.RequestHandler):
+    """aiohttp's connection protocol, answering what it refuses before routing with the
+    envelope instead of aiohttp's text/plain: 400 ``too_long`` (a URL or a header over the
+    limit, in ``details.limit_bytes``) or ``bad_request`` (anything else that is not valid
+    HTTP), then the connection is closed, as aiohttp does. The offending line is neither
+    echoed nor logged: it may carry a token."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            # As aiohttp: part of an answer went out, no error answer can follow it.
+            raise ConnectionError("an answer was partly sent; cannot send an error after it")
+        if status >= 500:
+            log.error("the HTTP server failed a request", status=status, exc_info=exc)
+            error = ApiError(
+                status, "internal_error", "the server failed; this is a bug, see its log"
+            )
+        elif isinstance(exc, LineTooLong):
+            limit = exc.args[1] if len(exc.args) > 1 else "the limit"
+            error = ApiError(
+                status,
+                "too_long",
+                f"the URL or a header is longer than the server takes ({limit} bytes)",
+                {"limit_bytes": limit},
+            )
+        else:
+            reason = " ".join((message or "not valid HTTP").split())[:200]
+            error = ApiError(status, _CODES.get(status, f"http_{status}"), reason)
+        if status < 500:
+            log.info("malformed request refused", remote=request.remote, code=error.code)
+        response = error_response(error)
+        response.force_close()
+        return response
+
+
+class EnvelopeServer(web.Server):
+    """aiohttp's low-level server, its connections served by :class:`EnvelopeProtocol`."""
+
+    def __call__(self) -> web.RequestHandler:
+        return EnvelopeProtocol(self, loop=self._loop, **self._kwargs)

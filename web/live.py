@@ -233,9 +233,13 @@ class LiveView:
         return client
 
     def subscribe(self, client: LiveClient, topics: Iterable[str]) -> None:
-        """Queue a snapshot of each topic for ``client``, then its updates. Subscribing
-        again to a topic sends a fresh snapshot (a resync without reconnecting)."""
+        """Queue a snapshot of each topic for ``client``, then its updates. A topic the
+        client already has is left as it is (no second snapshot): subscribing is idempotent,
+        so a client repeating itself cannot fill its own queue. To resync a topic without
+        reconnecting, unsubscribe and subscribe again."""
         for name in topics:
+            if name in client.topics:
+                continue
             topic = self._topic(name)
             topic.subscribers.add(client)
             client.topics.add(name)

@@ -66,11 +66,15 @@ _WS_TYPES: tuple[type, ...] = (
 
 _ERRORS: dict[int, str] = {
     400: "The body is not JSON or does not fit the request type, or a query parameter is "
-    "out of bounds (details.field names it).",
+    "out of bounds (details.field names it); an order for an instrument not in the master is "
+    "unknown_instrument (details.known lists the known ones); a URL or header over the "
+    "server's limit is too_long.",
     401: "No bearer token, or not the API token.",
     404: "No such order (code unknown_order).",
     409: "A conflict with an order: it has ended, nothing to cancel (code order_ended), or "
-    "another order already has this client_order_id (duplicate_order_id).",
+    "an order already sent has this client_order_id and differs from this one "
+    "(client_order_id_reused; details.placed is that order). A refused order does not take "
+    "its id.",
     422: "Risk refused the order (code risk_denied); details hold the RiskDenied: its code "
     "(max_notional, lot_size, trading_halted, ...), message and the figures that failed.",
     429: "Too many changes from this client; see Retry-After.",

@@ -8,13 +8,14 @@ web never blocks its loop on an actor: it reads thread-safe snapshots (``runtime
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secret
+from engine.instruments import Instrument
 from engine.journal.reader import JournalReader
 from engine.journal.writer import JournalWriter
 from engine.messages.feed import (
@@ -97,6 +98,10 @@ class TradingPorts:
     """Answers DescribeOrders and CancelOrder."""
     ledger: str = "ledger"
     """Answers DescribeLedger."""
+    instruments: Mapping[str, Instrument] | None = None
+    """The instrument master by id (what risk trades): a manual order for any other is
+    refused by the API, 400 ``unknown_instrument``, before it is recorded. ``None``: not
+    checked here, risk refuses it (422)."""
 
     def read(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Run one of :attr:`reader`'s coroutines on the store's loop; never blocks. Raises

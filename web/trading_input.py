@@ -8,12 +8,15 @@ declares; a name (instrument, strategy) is 1 to 64 characters without spaces or 
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from typing import TypeVar
 
 import msgspec
 from aiohttp import web
 
+from engine.instruments import Instrument
 from engine.journal.views import OPEN_STATUSES
 from engine.messages.trading import OrderStatus, OrderType
 from web.errors import ApiError
@@ -95,6 +98,40 @@ def check_prices(body: ManualOrderRequest) -> None:
                 f"{field} must be a decimal above 0 and below {MAX_PRICE:f} with at most "
                 f"{MAX_PRICE_PLACES} decimal places",
             )
+
+
+KNOWN_LISTED = 50
+"""At most this many known instruments are listed in an ``unknown_instrument`` refusal."""
+
+
+def check_instrument(instrument: str, known: Mapping[str, Instrument] | None) -> Instrument | None:
+    """The ``known`` instrument (the instrument master, by id) ``instrument`` names; else 400
+    ``unknown_instrument`` naming it, with the closest ids and the known ones (the first
+    :data:`KNOWN_LISTED`, sorted). ``None`` if there is nothing to check against."""
+    if known is None:
+        return None
+    found = known.get(instrument)
+    if found is not None:
+        return found
+    ordered = sorted(known)
+    close = difflib.get_close_matches(instrument, ordered, n=3, cutoff=0.6)
+    listed = ", ".join(ordered[:KNOWN_LISTED]) + (
+        f" (and {len(ordered) - KNOWN_LISTED} more)" if len(ordered) > KNOWN_LISTED else ""
+    )
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ApiError(
+        400,
+        "unknown_instrument",
+        f"instrument: {instrument} is not in the instrument master; {hint}known: "
+        f"{listed or 'none'}",
+        {
+            "field": "instrument",
+            "value": instrument,
+            "did_you_mean": close,
+            "known": ordered[:KNOWN_LISTED],
+            "known_count": len(ordered),
+        },
+    )
 
 
 def _bad_field(field: str, value: str | None, message: str) -> ApiError:

@@ -15,7 +15,9 @@ The server pings every ``web.ws_heartbeat_s`` and closes a client that does not 
 
 Snapshots: ``actors`` is the ``GET actors`` report, ``state`` the ``GET state`` report; any
 other topic is a list of its recent messages (the latest per instrument and kind for market
-data, the last 100 otherwise). Close codes: 1001 when the server shuts down; 4000 with
+data, the last 100 otherwise). Subscribing is idempotent: a topic the client already has gets
+no second snapshot and nothing else (to resync one topic, unsubscribe and subscribe again).
+Close codes: 1001 when the server shuts down; 4000 with
 "too slow: resubscribe to resync" when the client's queue overflows (:mod:`web.live`).
 
 No token is needed unless ``web.ws_requires_token`` (then ``?token=...``). A browser page may

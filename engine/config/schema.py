@@ -43,9 +43,18 @@ class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
         int,
         Meta(
             ge=1,
-            description="Rate limit per client on mutating endpoints (pause, resume, halt).",
+            description="Rate limit per client on the control commands: pause, resume, "
+            "halt, flatten and strategies/reload (orders have their own, orders_per_minute).",
         ),
     ] = 30
+    orders_per_minute: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="Rate limit per client on manual orders and cancels (POST orders, "
+            "DELETE orders/{id}); risk.max_orders_per_s still paces the entries sent.",
+        ),
+    ] = 600
     token_file: Annotated[
         str,
         Meta(

@@ -25,7 +25,14 @@ class RiskUsage(msgspec.Struct, frozen=True, kw_only=True):
     open_trades: int
     """Instruments with a position or a working entry."""
     open_orders: int
-    """Orders the supervisor sent that are still working."""
+    """Orders that may still fill, exits included. ``GET risk`` gives the router's count,
+    which is every order: entries, a bracket's stop and target, closing orders (exit
+    signals, flatten, square-off) and manual orders. The supervisor on its own counts the
+    orders it sent (entries and closing orders; the router places a bracket's stop and
+    target)."""
+    open_entries: int
+    """Entries the supervisor sent that may still fill (strategies' and manual): what adds to
+    a position."""
     trades_today: int
     """Entries sent this trading day (minus those the venue rejected)."""
     heat: Decimal

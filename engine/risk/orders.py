@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
+
 from engine.instruments import Instrument, TickRounding
 from engine.messages.trading import OrderSide, OrderType, SubmitOrder
 from engine.risk.sizing import split_by_freeze
@@ -45,6 +47,16 @@ def round_target(instrument: Instrument, target: Decimal, entry_side: OrderSide)
 def round_limit(instrument: Instrument, price: Decimal, side: OrderSide) -> Decimal:
     """A limit price on the tick, never worse for the trader (a buy down, a sell up)."""
     return instrument.round_to_tick(price, TickRounding.for_limit_order(side))
+
+
+def on_the_tick(order: SubmitOrder, instrument: Instrument) -> SubmitOrder:
+    """A manual order's prices on the tick, as it is sent: its limit price by
+    :func:`round_limit`, its trigger to the nearest tick."""
+    price = None if order.price is None else round_limit(instrument, order.price, order.side)
+    trigger = order.trigger_price
+    if trigger is not None:
+        trigger = instrument.round_to_tick(trigger, TickRounding.NEAREST)
+    return msgspec.structs.replace(order, price=price, trigger_price=trigger)
 
 
 def split_orders(

@@ -33,16 +33,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-import msgspec
-
-from engine.instruments import Instrument, TickRounding
+from engine.instruments import Instrument
 from engine.messages.orders import ExitPlan, SubmitBracket
 from engine.messages.risk import RiskCode
 from engine.messages.trading import OrderSide, OrderType, SubmitOrder, TradeIntent
 from engine.orders.exits import percent_stop
 from engine.risk.checks import Failure, OrderProposal, figure
 from engine.risk.limits import RiskLimits, decimal_of
-from engine.risk.orders import round_limit, round_stop, round_target
+from engine.risk.orders import on_the_tick, round_limit, round_stop, round_target
 from engine.risk.sizing import size_entry
 
 _NS_PER_S = 1_000_000_000
@@ -206,12 +204,8 @@ def plan_manual(
     refusal = bad_price(price=order.price, trigger_price=order.trigger_price)
     if refusal is not None:
         return refusal
-    price = None if order.price is None else round_limit(instrument, order.price, order.side)
-    trigger = order.trigger_price
-    if trigger is not None:
-        trigger = instrument.round_to_tick(trigger, TickRounding.NEAREST)
-    order = msgspec.structs.replace(order, price=price, trigger_price=trigger)
-    order_price = price if price is not None else trigger
+    order = on_the_tick(order, instrument)
+    order_price = order.price if order.price is not None else order.trigger_price
     reference = order_price or last_price or average_price
     stop = None if is_exit else default_stop(reference, order.side, limits)
     proposal = OrderProposal(
