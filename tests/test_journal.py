@@ -314,3 +314,5 @@ def test_the_journal_refuses_bad_arguments(writer: JournalWriter) -> None:
         Journal(writer, write_timeout_s=0)
     with pytest.raises(ValueError, match="remembered must be an int >= 0"):
         Journal(writer, remembered=-5)
+    with pytest.raises(ValueError, match="health_interval_ns must be an int > 0"):
+        Journal(writer, health_interval_ns=0)

@@ -873,5 +873,7 @@ def test_the_writer_refuses_what_it_cannot_work_with(db: Database, tmp_path: Pat
         JournalWriter(db, max_batch=0)
     with pytest.raises(ValueError, match="max_delay_ns must be an int >= 0"):
         JournalWriter(db, max_delay_ns=-1)
+    with pytest.raises(ValueError, match="stall_after_ns must be an int > 0"):
+        JournalWriter(db, stall_after_ns=0)
     with Database("sqlite+aiosqlite://") as memory, pytest.raises(ValueError, match="SQLite file"):
         JournalWriter(memory)

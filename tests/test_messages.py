@@ -35,6 +35,7 @@ from engine.messages import (
     decode,
     encode,
     feed,
+    journal,
     json_schema,
     market,
     naming_problems,
@@ -139,6 +140,7 @@ def test_catalogue_lists_every_concrete_message_once() -> None:
                 risk,
                 strategy,
                 reconciliation,
+                journal,
             )
         )
     )

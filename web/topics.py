@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.messages.account import TOPIC_ACCOUNT
 from engine.messages.base import Overflow
+from engine.messages.journal import TOPIC_JOURNAL
 from engine.messages.risk import TOPIC_RISK
 from engine.messages.runtime import TOPIC_DEAD_LETTERS, TOPIC_ENGINE, TOPIC_STATE, TOPIC_SUPERVISION
 
@@ -31,6 +32,7 @@ LIVE_TOPICS: frozenset[str] = frozenset(
         TOPIC_RISK,  # "risk": risk denials, and what a flatten or square-off did
         TOPIC_DEAD_LETTERS,
         TOPIC_ENGINE,  # heartbeats
+        TOPIC_JOURNAL,  # "journal": JournalHealthChanged, whether the journal can write
     }
 )
 """Topics carried as they are named."""

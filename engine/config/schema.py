@@ -344,6 +344,15 @@ class JournalConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
         float, Meta(ge=0, description="A record waits at most this long for its transaction.")
     ] = 2.0
     max_batch: Annotated[int, Meta(ge=1, description="Records per transaction, at most.")] = 500
+    stall_after_s: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="The journal cannot write once a record has waited this long (or a "
+            "transaction failed): /health is not ready and JournalHealthChanged goes out on "
+            "journal and alerts until it writes again.",
+        ),
+    ] = 5.0
 
 
 class TroupeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -26,6 +26,7 @@ from engine.messages.feed import (
     SubscribeInstruments,
     UnsubscribeInstruments,
 )
+from engine.messages.journal import JournalHealthChanged
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.orders import (
     BracketReleased,
@@ -126,6 +127,8 @@ CATALOGUE: tuple[type[Message], ...] = (
     BracketReleased,
     PositionChanged,
     AccountChanged,
+    # the journal
+    JournalHealthChanged,
     # venue reports
     OrderStatusReport,
     PositionReport,
