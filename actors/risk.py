@@ -82,6 +82,7 @@ supervisor makes on its own (flatten, square-off) skip the checks: they only clo
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -92,6 +93,7 @@ import msgspec
 from engine.actor import Actor, handles
 from engine.calendars import MarketCalendar
 from engine.context import Context
+from engine.fees import FeeModel, FeeRateError
 from engine.instruments import Instrument
 from engine.messages.account import TOPIC_ACCOUNT, AccountChanged
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
@@ -165,7 +167,8 @@ class RiskSupervisor(Actor):
     supervisor does not forget a halt. ``price_topics`` carry the last prices; ``price_board``
     (the feed's :class:`~engine.price_board.PriceBoard`), when given, is read first.
     ``replay`` yields the order records journaled since the start of the trading day it is
-    given (ns, UTC), in the order recorded (:mod:`engine.risk.replay`).
+    given (ns, UTC), in the order recorded (:mod:`engine.risk.replay`). ``fees`` is the
+    broker's fee model: an entry's funds include its charges, as the broker counts them.
     """
 
     def __init__(
@@ -183,8 +186,10 @@ class RiskSupervisor(Actor):
         price_topics: Sequence[str] = PRICE_TOPICS,
         price_board: PriceBoard | None = None,
         replay: Replay | None = None,
+        fees: FeeModel | None = None,
     ) -> None:
         self.limits = limits
+        self.fees = fees
         self.replay = replay
         self.instruments = instruments
         self.router = router
@@ -272,9 +277,10 @@ class RiskSupervisor(Actor):
             )
             if isinstance(plan, Refusal):
                 return self._deny(key, plan.code, plan.failure)
-            denial = first_denial(plan.proposal, view, self.limits)
+            proposal = self._with_fees(plan.proposal, now)
+            denial = first_denial(proposal, view, self.limits)
             if denial is None:
-                self._count_entry(plan.proposal, plan.bracket.entry, now)
+                self._count_entry(proposal, plan.bracket.entry, now)
                 self.ctx.send(self.router, plan.bracket)
                 return plan.bracket
         return self._deny(key, denial.code, Failure(denial.message, denial.figures))
@@ -357,11 +363,12 @@ class RiskSupervisor(Actor):
         if isinstance(plan, Refusal):
             return self._deny(key, plan.code, plan.failure)
         view = self._view(instrument, now)
-        denial = first_denial(plan.proposal, view, self.limits, MOMENT_CHECKS)
+        proposal = plan.proposal if is_exit else self._with_fees(plan.proposal, now)
+        denial = first_denial(proposal, view, self.limits, MOMENT_CHECKS)
         short = not is_exit and order.side is OrderSide.SELL  # opens or adds to a short
         if denial is None and short and not self.limits.allow_short:
             return self._deny(key, RiskCode.ZERO_SIZE, _no_short(position, order.quantity))
-        denial = denial or first_denial(plan.proposal, view, self.limits)
+        denial = denial or first_denial(proposal, view, self.limits)
         if denial is not None:
             return self._deny(key, denial.code, Failure(denial.message, denial.figures))
         if is_exit:
@@ -560,6 +567,23 @@ class RiskSupervisor(Actor):
             daily_pnl=day.daily_pnl,
             start_equity=day.start_equity,
         )
+
+    def _with_fees(self, proposal: OrderProposal, now: int) -> OrderProposal:
+        """``proposal`` with the charges the broker's fee model puts on it (none known: as
+        it was; a trade the model has no rate for is the broker's to refuse)."""
+        if self.fees is None or proposal.quantity <= 0 or proposal.price <= 0:
+            return proposal
+        try:
+            charges = self.fees.fees(
+                side=proposal.side,
+                quantity=proposal.quantity,
+                price=proposal.price,
+                instrument=proposal.instrument.id,
+                ts_ns=now,
+            ).total
+        except FeeRateError:
+            return proposal
+        return dataclasses.replace(proposal, fees=charges)
 
     def _market_of(self, instrument_id: str) -> str | None:
         instrument = self.instruments.get(instrument_id)

@@ -304,7 +304,14 @@ CASES = [
         RiskCode.INSUFFICIENT_CASH,
         at={"leverage": 2.0, "cash": D("5000"), "working_notional": D("9000"), "quantity": 10},
         past={"leverage": 2.0, "cash": D("5000"), "working_notional": D("9000.01"), "quantity": 10},
-        figures={"needed": "10000.01", "available": "10000", "cash": "5000"},
+        figures={"needed": "10000.01", "fees": "0", "available": "10000", "cash": "5000"},
+    ),
+    Case(
+        "insufficient cash for the fees",
+        RiskCode.INSUFFICIENT_CASH,
+        at={"leverage": 1.0, "cash": D("1000"), "quantity": 10, "fees": D("0")},
+        past={"leverage": 1.0, "cash": D("1000"), "quantity": 10, "fees": D("0.01")},
+        figures={"needed": "1000.01", "fees": "0.01", "available": "1000", "cash": "1000"},
     ),
 ]
 

@@ -42,6 +42,7 @@ from adapters.paper.config import PaperBrokerConfig
 from adapters.paper.sessions import calendar_hooks
 from engine.calendars import AlwaysOpenCalendar
 from engine.config.schema import TroupeConfig
+from engine.fees import FeeModel, make_fee_model
 from engine.fees.config import FeeConfig
 from engine.instruments import Instrument
 from engine.journal.reader import JournalReader
@@ -137,7 +138,9 @@ def trading_core(
     kept_state = database.call(reader.trading_state())
     if kept_state is not None:
         runtime.restore_trading_state(kept_state.state)
-    broker = paper_broker(config, lookup, simulated_market=simulated_market)
+    fees = make_fee_model(paper_fees(config), where="paper.fees")
+    # One fee model for the broker and for risk: an entry risk approves, the broker takes.
+    broker = paper_broker(config, lookup, simulated_market=simulated_market, fee_model=fees)
     mode = JournalMode.SYNCHRONOUS if isinstance(runtime, SimulatedRuntime) else JournalMode.DURABLE
     start_cash = Decimal(repr(paper.starting_cash))
 
@@ -189,6 +192,7 @@ def trading_core(
                 price_topics=("bars:*",) if prices is not None else ("bars:*", "ticks:*"),
                 price_board=prices,
                 replay=risk_replay,
+                fees=fees,
             ),
         ),
         # Last: risk (and the router) already follow what it announces at its start.
@@ -225,14 +229,13 @@ def paper_broker(
     lookup: Callable[[str], Instrument | None],
     *,
     simulated_market: bool,
+    fee_model: FeeModel | None = None,
 ) -> PaperBroker:
     """The paper broker ``config`` describes, on its own file in ``data_dir`` (a second one on
-    the same file is the same book: what a restarted process opens)."""
+    the same file is the same book: what a restarted process opens). Its margin is
+    ``[risk] leverage``, the one setting risk sizes entries by."""
     paper = config.paper
-    fees = FeeConfig(
-        model=paper.fees,
-        rate=Decimal(repr(paper.fee_rate)) if paper.fees in ("per_share", "percentage") else None,
-    )
+    fees = paper_fees(config)
     broker_config = PaperBrokerConfig(
         database_url=f"sqlite+aiosqlite:///{Path(config.data_dir) / paper.file}",
         fill_on=paper.fill_on,
@@ -241,12 +244,26 @@ def paper_broker(
         slippage_bps=Decimal(repr(paper.slippage_bps)),
         participation=paper.participation or None,
         fees=fees,
+        leverage=Decimal(repr(config.risk.leverage)),
     )
     if simulated_market:
-        return PaperBroker(broker_config, instruments=lookup)
+        return PaperBroker(broker_config, instruments=lookup, fee_model=fee_model)
     market_open, session_close = calendar_hooks(
         lookup, calendar_dir=config.market.calendar_dir or None
     )
     return PaperBroker(
-        broker_config, instruments=lookup, market_open=market_open, session_close=session_close
+        broker_config,
+        instruments=lookup,
+        market_open=market_open,
+        session_close=session_close,
+        fee_model=fee_model,
+    )
+
+
+def paper_fees(config: TroupeConfig) -> FeeConfig:
+    """The paper broker's fee settings (``[paper] fees``, ``fee_rate``)."""
+    paper = config.paper
+    return FeeConfig(
+        model=paper.fees,
+        rate=Decimal(repr(paper.fee_rate)) if paper.fees in ("per_share", "percentage") else None,
     )

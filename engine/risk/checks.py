@@ -35,8 +35,9 @@ code                              exits too?   the order is refused when
 ``order_rate``                    no           the order-rate bucket has no token
 ``loss_cooldown``                 no           a losing streak's cooldown is running
 ``daily_loss``                    no           the day's loss is past the daily loss limit
-``insufficient_cash``             no           working entries + its value > cash x
-                                               ``leverage``
+``insufficient_cash``             no           working entries + its value + its fees
+                                               (the broker's fee model) > cash x
+                                               ``leverage`` (the paper broker's margin too)
 ================================  ===========  ===============================================
 
 An exit (an order that only reduces a position) is checked by the rows marked "exits too":
@@ -76,6 +77,9 @@ class OrderProposal:
     """The protective stop the trade's risk is measured to; ``None``: none known."""
     is_exit: bool = False
     """Whether it only reduces a position (then only the rows marked "exits too" apply)."""
+    fees: Decimal = _ZERO
+    """The order's estimated charges by the broker's own fee model: the funds it needs are
+    its notional plus these, as the broker counts them (``insufficient_cash``)."""
 
     @property
     def notional(self) -> Decimal:
@@ -401,12 +405,20 @@ def daily_loss(p: OrderProposal, v: RiskView, lim: RiskLimits) -> Failure | None
 
 
 def insufficient_cash(p: OrderProposal, v: RiskView, lim: RiskLimits) -> Failure | None:
-    needed = v.working_notional + p.notional
+    # The broker's rule: the order's value and its fees, on top of what working entries
+    # hold, within cash x leverage (the paper broker is given the same leverage).
+    needed = v.working_notional + p.notional + p.fees
     available = v.cash * decimal_of(lim.leverage)
     if needed > available:
         return Failure(
-            f"entries would be worth {figure(needed)}, above cash x leverage ({figure(available)})",
-            {"needed": figure(needed), "available": figure(available), "cash": figure(v.cash)},
+            f"entries and fees would need {figure(needed)}, above cash x leverage "
+            f"({figure(available)})",
+            {
+                "needed": figure(needed),
+                "fees": figure(p.fees),
+                "available": figure(available),
+                "cash": figure(v.cash),
+            },
         )
     return None
 
