@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "strategies": "bench.strategies",
     "pipeline": "bench.pipeline",
     "backtest": "bench.backtest",
+    "crash": "bench.crash",
 }
 """Benchmark name -> module with ``main(argv: list[str]) -> int``; imported only when run."""
 
@@ -119,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", metavar="NAME", help=f"one of: {', '.join(BENCHMARKS)}")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
+    bench.add_argument(
+        "options",
+        nargs=argparse.REMAINDER,
+        help="the benchmark's own options (troupe bench NAME --help), e.g. crash --kills 100",
+    )
     return parser
 
 
@@ -172,6 +178,7 @@ def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     module: Any = importlib.import_module(module_name)
     argv = [flag for flag, on in (("--json", args.json), ("--quick", args.quick)) if on]
+    argv += args.options
     code: int = module.main(argv)
     return code
 
