@@ -87,6 +87,15 @@ def test_health_needs_no_token_and_reports_readiness(server: Server) -> None:
     assert body["problems"] == []
     assert 0 <= body["heartbeat_age_s"] < 5
     assert body["last_heartbeat_at"].endswith("Z")
+    journal = body["journal"]
+    assert (journal["ok"], journal["reason"]) == (True, "")
+    assert journal["since"].endswith("Z") and journal["since_ns"] > 0
+
+
+def test_health_has_no_journal_section_without_a_trading_core() -> None:
+    with running_server(trading=False) as server:
+        status, _, body = call("GET", f"{server.url}/health")
+        assert (status, body["journal"]) == (200, None)
 
 
 def test_health_is_503_with_the_same_body_until_the_engine_beats() -> None:

@@ -25,6 +25,7 @@ from web.models import (
     CommandRequest,
     FeedHealth,
     HealthReport,
+    JournalHealthView,
     ReloadReport,
     ReloadRequest,
     StrategiesReport,
@@ -78,6 +79,18 @@ def health_report(engine: EngineHandle) -> HealthReport:
             last_message_at=None if last is None else iso_utc(last),
             age_s=None if last is None else round(max(0, now - last) / 1e9, 3),
         )
+    journal: JournalHealthView | None = None
+    if engine.trading is not None:
+        health = engine.trading.writer.health()
+        if not health.ok:
+            problems.append(f"the journal cannot write: {health.reason}")
+        journal = JournalHealthView(
+            ok=health.ok,
+            reason=health.reason,
+            unwritten=health.unwritten,
+            since=iso_utc(health.since_ns),
+            since_ns=health.since_ns,
+        )
     return HealthReport(
         live=True,
         ready=not problems,
@@ -89,6 +102,7 @@ def health_report(engine: EngineHandle) -> HealthReport:
         last_heartbeat_ns=beat,
         heartbeat_age_s=age_s,
         feeds=feeds,
+        journal=journal,
     )
 
 

@@ -177,6 +177,22 @@ class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
     age_s: Annotated[float | None, Meta(description="Seconds since that event.")]
 
 
+class JournalHealthView(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether the journal can write (the writer's health, read as the request is served)."""
+
+    ok: Annotated[bool, Meta(description="It writes: no fault, no record waiting too long.")]
+    reason: Annotated[str, Meta(description="Why it cannot write; empty when ok.")]
+    unwritten: Annotated[int, Meta(description="Records appended and not yet committed.")]
+    since: Annotated[
+        str,
+        Meta(
+            description="When the present condition began (ISO 8601 UTC): the stall's "
+            "start, or when it last wrote again."
+        ),
+    ]
+    since_ns: Annotated[int, Meta(description="The same, ns since the epoch.")]
+
+
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     """Liveness and readiness. Served with 200 when ``ready``, else 503, same body."""
 
@@ -194,6 +210,13 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     last_heartbeat_ns: Annotated[int | None, Meta(description="The same, ns since the epoch.")]
     heartbeat_age_s: Annotated[float | None, Meta(description="Seconds since that heartbeat.")]
     feeds: Annotated[dict[str, FeedHealth], Meta(description="Market data feeds by name.")]
+    journal: Annotated[
+        JournalHealthView | None,
+        Meta(
+            description="The journal; null where the engine runs no trading core. Not ready "
+            "while it cannot write."
+        ),
+    ] = None
 
 
 class VersionReport(msgspec.Struct, frozen=True, kw_only=True):
