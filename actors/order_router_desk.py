@@ -21,6 +21,7 @@ from actors.order_router_outbox import VenueRequest, merge_modifies
 from actors.order_router_relay import (
     EntryTimeoutDue,
     JournalRetryDue,
+    OrderWriteRetryDue,
     RateLimitDue,
     RouterRuntime,
     TimeStopDue,
@@ -37,6 +38,7 @@ from engine.messages.trading import (
     OrderCanceled,
     OrderFilled,
     OrderRejected,
+    OrderSide,
     OrderStatus,
     OrderSubmitted,
     SubmitOrder,
@@ -114,6 +116,21 @@ class OrderDesk(Actor):
             return  # canceled while the journal wrote it
         if not written.ok:
             self.memory.counts.journal_failures += 1
+            if self._is_exit(order):
+                # Taking risk off must not wait for a person: the exit is held (not sent:
+                # written ahead) and recorded again until the journal takes it.
+                attempt = self.memory.order_write_retries.get(client_order_id, 0) + 1
+                self.memory.order_write_retries[client_order_id] = attempt
+                delay_ns = _ns(self.config.journal_retry.delay_s(attempt, self.memory.rng.random()))
+                self.ctx.log.error(
+                    "journal could not record an exit: held, recorded again",
+                    order=client_order_id,
+                    attempt=attempt,
+                    retry_in_ns=delay_ns,
+                    error=written.error,
+                )
+                self.ctx.schedule_once(delay_ns, OrderWriteRetryDue(client_order_id))
+                return
             self.ctx.log.error(
                 "journal could not record an order: not sent",
                 order=client_order_id,
@@ -121,7 +138,29 @@ class OrderDesk(Actor):
             )
             self.reject_locally(order, f"the journal could not record the order: {written.error}")
             return
+        self.memory.order_write_retries.pop(client_order_id, None)
         self.memory.outbox.push(order.order)
+
+    def _is_exit(self, order: TrackedOrder) -> bool:
+        """A bracket's exit, or an order that only reduces the position the router holds."""
+        if order.bracket is not None and order.role != "entry":
+            return True
+        source = order.order
+        held = self.memory.positions.get(source.instrument, 0)
+        return (
+            held != 0
+            and (source.side is OrderSide.SELL) == (held > 0)
+            and source.quantity <= abs(held)
+        )
+
+    @handles(OrderWriteRetryDue)
+    def on_order_write_retry(self, due: OrderWriteRetryDue) -> None:
+        order = self.memory.orders.get(due.client_order_id)
+        if order is None or order.status is not OrderStatus.NEW:
+            self.memory.order_write_retries.pop(due.client_order_id, None)
+            return  # canceled meanwhile
+        # A record already queued is written once (the journal keeps the first of an id).
+        self.write(due.client_order_id, due.client_order_id, order.order)
 
     def _fill_written(self, fill: OrderFilled, written: Written) -> None:
         memory = self.memory

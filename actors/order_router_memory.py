@@ -97,6 +97,9 @@ class RouterMemory:
         self.outbox = Outbox(config.rate_limit)
         self.pending: dict[str, collections.deque[PendingWrite]] = {}
         """Records sent to the journal and not yet answered, by key."""
+        self.order_write_retries: dict[str, int] = {}
+        """Exits the journal failed to record, by client order id: the attempts so far (they
+        are held, not sent, until recorded)."""
         self.fill_retries: dict[str, FillRetry] = {}
         """Fills the journal failed to record, by trade id, waiting to be written again."""
         self.trouble: dict[str, Trouble] = {}

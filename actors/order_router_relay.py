@@ -102,6 +102,13 @@ class JournalRetryDue(msgspec.Struct, frozen=True):
     key: str
 
 
+class OrderWriteRetryDue(msgspec.Struct, frozen=True):
+    """The router's timer: record an exit order again after the journal failed to (an exit
+    is held and retried, never refused, while the journal cannot write)."""
+
+    client_order_id: str
+
+
 class VenueRelay(ExecutionEvents):
     """The events a router hands its client. Callable from any thread; never raises into
     the client."""

@@ -244,6 +244,25 @@ def test_an_order_the_journal_could_not_record_never_reaches_the_venue(driver: D
     assert desk.report().counts.journal_failures == 1
 
 
+def test_an_exit_the_journal_could_not_record_is_held_and_recorded_again(
+    driver: Driver,
+) -> None:
+    """Issue 12: while the journal cannot write, exits are held and retried, not refused (an
+    entry is refused: above)."""
+    desk = start(driver)
+    desk.book.fail[STOP] = 2  # the stop's write-ahead fails twice
+    submitted(desk, bracket(10))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+
+    desk.venue.fill(CID, price="100.00")
+    desk.wait(lambda: desk.book.record_keys().count(STOP) == 3, "recorded on the third try")
+    desk.wait(lambda: desk.venue.working() == [STOP], "the stop sent once recorded")
+
+    assert desk.published(OrderRejected) == []
+    assert [s.client_order_id for s in desk.venue.submits] == [CID, STOP]
+    assert desk.report().counts.journal_failures == 2
+
+
 def test_a_fill_is_recorded_before_it_is_published(driver: Driver) -> None:
     desk = start(driver)
     submitted(desk, limit_order())

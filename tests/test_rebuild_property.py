@@ -41,7 +41,8 @@ from engine.orders import RateLimit, RetryPolicy, RouterConfig
 from engine.orders.rebuild import RestoredBook, restore_book
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store import Database
-from engine.testing import SECOND, Driver, make_runtime
+from engine.simulated import SimulatedRuntime
+from engine.testing import SECOND, Driver
 from tests.venue_support import ScriptedVenue
 
 INFY = "NSE:INFY"
@@ -71,7 +72,8 @@ steps = st.one_of(
 
 class Session:
     def __init__(self, path: Path) -> None:
-        self.driver = Driver(make_runtime("simulated", start_ns=START_NS, seed=1))
+        self.runtime = SimulatedRuntime(start_ns=START_NS, seed=1)
+        self.driver = Driver(self.runtime)
         self.database = Database(f"sqlite+aiosqlite:///{path}")
         self.writer = JournalWriter(self.database)
         self.venue = ScriptedVenue()
@@ -177,7 +179,7 @@ class Session:
                 "router", CancelAllOrders(ts_event=self.now(), ts_init=self.now(), reason="all")
             )
         self.driver.settle()
-        self.driver.runtime.run(until_ns=self.now() + SECOND)  # the retries' timers, if any
+        self.runtime.run(until_ns=self.now() + SECOND)  # the retries' timers, if any
 
     def _leg(self, entry_id: str, role: str) -> str | None:
         legs = [
