@@ -50,7 +50,8 @@ class TradingControl(Actor):
 
     ``initial`` is the chosen state at start, or a callable reading it (the service passes
     ``lambda: runtime.standing_trading_state``: the state kept from before a restart). A
-    start in a state other than ACTIVE is announced with ``kept_reason``.
+    start in a state other than ACTIVE is announced with ``kept_reason``. ``journal_ok``
+    reads whether the journal writes now (a start during a stall missed its announcement).
     """
 
     def __init__(
@@ -58,9 +59,11 @@ class TradingControl(Actor):
         initial: TradingState | Callable[[], TradingState] = TradingState.ACTIVE,
         *,
         kept_reason: str = "kept from before the restart",
+        journal_ok: Callable[[], bool] | None = None,
     ) -> None:
         self._initial = initial
         self.kept_reason = kept_reason
+        self._journal_ok = journal_ok
         self.chosen = TradingState.ACTIVE
         self.state = TradingState.ACTIVE
         self.journal_ok = True
@@ -73,6 +76,10 @@ class TradingControl(Actor):
         self.chosen = self.state = source() if callable(source) else source
         if self.state is not TradingState.ACTIVE:
             self._announce(TradingState.ACTIVE, self.kept_reason, persists=True)
+        if self._journal_ok is not None and not self._journal_ok():
+            # Started (or restarted) during a stall: its announcement was before our time.
+            self.journal_ok = False
+            self._apply(JOURNAL_REASON, chosen=False)
 
     @handles(PauseTrading)
     def on_pause(self, command: PauseTrading) -> TradingState:

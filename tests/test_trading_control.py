@@ -97,3 +97,20 @@ def test_the_standing_state_is_the_last_one_kept(driver: Driver) -> None:
     runtime.ask(TRADING, COMMANDS["resume"])  # chosen ACTIVE, held in REDUCING meanwhile
     driver.settle()
     assert runtime.trading_state is REDUCING and runtime.standing_trading_state is HALTED
+
+
+def test_an_owner_started_during_a_stall_holds_trading_in_reducing(driver: Driver) -> None:
+    runtime = driver.runtime
+    journal_writes = [False]
+    driver.start(
+        SupervisorSpec(
+            "root",
+            [ActorSpec(TRADING, lambda: TradingControl(journal_ok=lambda: journal_writes[0]))],
+        )
+    )
+    driver.settle()
+    assert runtime.trading_state is REDUCING and runtime.standing_trading_state is ACTIVE
+
+    runtime.publish(TOPIC_JOURNAL, journal(True))
+    driver.settle()
+    assert runtime.trading_state is ACTIVE

@@ -3,12 +3,16 @@
 Start: read the configuration and secrets (a problem exits 2 before anything starts), lock
 the data directory (another engine holding it exits 2, :mod:`troupe.data_dir_lock`), set up
 logs, resolve the API token, start the actors under the root supervisor on the threaded
-runtime, then serve the API and live view with aiohttp on uvloop in the main thread.
+runtime, then serve the API and live view with aiohttp on uvloop in the main thread. The
+strategy hosts start once the router has reconciled its book with the broker's (until then
+``/health`` is not ready).
 
 Stop, on SIGINT or SIGTERM, in this order and within ``shutdown.timeout_s``:
 
 1. stop intake: mutating API calls answer 503;
-2. settle orders and reconcile: nothing to do until the router and reconciler exist;
+2. settle orders: wait (at most half the timeout) until nothing is in flight to the broker
+   or the journal, then compare the books with the broker's a last time (the report is
+   logged and published); working orders stay at the broker, a stop protects its position;
 3. close the sockets: WebSocket clients get 1001 "going away", the listener closes;
 4. stop the actors in reverse start order, each within its own timeout: the feed first (it
    was started last), then the bar aggregator, whose last bars the candle recorder writes;
@@ -46,12 +50,14 @@ from engine.config.load import ConfigError, load_config
 from engine.config.schema import TroupeConfig
 from engine.config.secrets import Secrets, load_secrets
 from engine.logs import configure_logging
+from engine.messages.reconciliation import TOPIC_RECONCILIATION, ReconciliationReport
+from engine.orders import ReconcileNow, SettlementReport
 from engine.runtime import Runtime
 from engine.spec import ActorSpec, SupervisorSpec
 from troupe.data_dir_lock import DataDirInUseError, lock_data_dir
 from troupe.decisions import Decisions, decisions, reader
 from troupe.market import MarketData, market_data
-from troupe.trading import LEDGER, RISK, ROUTER, TradingCore, trading_core
+from troupe.trading import LEDGER, RISK, ROUTER, TradingCore, trading_control, trading_core
 from web.app import serve
 from web.auth import resolve_api_token
 from web.live import LiveView
@@ -100,18 +106,21 @@ def actor_tree(
     market: Sequence[ActorSpec] = (),
     decisions: Sequence[ActorSpec | SupervisorSpec] = (),
     trading: Sequence[ActorSpec] = (),
+    *,
+    control: ActorSpec | None = None,
 ) -> SupervisorSpec:
     """What the service starts, in this order (stopped in reverse): the engine's own actors,
     the trading core (journal, router, risk, ledger), the ranker and the strategies, then
     market data with the feed last, so that stopping begins with the feed, the last bars still
-    reach the strategies, and the journal is the last to stop."""
+    reach the strategies, and the journal is the last to stop. ``control``: the trading
+    state's owner (:func:`troupe.trading.trading_control`; default: one starting ACTIVE)."""
     flush_ns = config.web.ws_flush_ms * 1_000_000
     return config.runtime.apply(
         SupervisorSpec(
             "root",
             [
                 ActorSpec(HEARTBEAT, Heartbeat),
-                ActorSpec(TRADING, TradingControl),
+                control or ActorSpec(TRADING, TradingControl),
                 ActorSpec(WEB_HUB, lambda: WebHub(deliver=deliver, flush_ns=flush_ns)),
                 *trading,
                 *decisions,
@@ -192,7 +201,7 @@ def run_service(
         return EXIT_CONFIG
     try:
         try:
-            middle = decisions(config, runtime, market, read_entries=reader(files))
+            middle = decisions(config, runtime, market, read_entries=reader(files), hold_hosts=True)
         except ConfigError as error:
             for problem in error.problems:
                 print(f"cannot start: {problem}", file=sys.stderr)
@@ -280,8 +289,17 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
         market.specs,
         middle.specs,
         core.specs,
+        control=trading_control(runtime, core),
     )
+    reconciled = asyncio.Event()
+
+    def on_reconciliation(_topic: str, message: Any) -> None:
+        if isinstance(message, ReconciliationReport):
+            loop.call_soon_threadsafe(reconciled.set)
+
+    remove_listener = runtime.add_listener(TOPIC_RECONCILIATION, on_reconciliation)
     await _off_loop(lambda: runtime.start(tree))
+    hosts = asyncio.create_task(_start_strategies(reconciled, middle, runtime, remove_listener))
     try:
         site = await serve(engine, live, config.web.host, config.web.port)
     except OSError as exc:
@@ -298,9 +316,13 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
     )
 
     await stopping.wait()
+    hosts.cancel()
     log.info("stopping", signal=signals[0], timeout_s=config.shutdown.timeout_s)
     try:
-        await asyncio.wait_for(_shut_down(engine, site, runtime), timeout=config.shutdown.timeout_s)
+        await asyncio.wait_for(
+            _shut_down(engine, site, runtime, settle_s=config.shutdown.timeout_s / 2),
+            timeout=config.shutdown.timeout_s,
+        )
     except TimeoutError:
         log.error("shutdown timed out", timeout_s=config.shutdown.timeout_s)
         return EXIT_SHUTDOWN_TIMEOUT
@@ -308,14 +330,75 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
     return EXIT_OK
 
 
-async def _shut_down(engine: EngineHandle, site: Any, runtime: Runtime) -> None:
+async def _start_strategies(
+    reconciled: asyncio.Event,
+    middle: Decisions,
+    runtime: Runtime,
+    remove_listener: Callable[[], None],
+) -> None:
+    """DESIGN §7: the strategies start once the books were compared with the broker's (the
+    router refuses entries until then; a strategy warming up meanwhile would only see its
+    signals refused)."""
+    try:
+        await reconciled.wait()
+    finally:
+        remove_listener()
+    started: list[int] = []
+    await _off_loop(lambda: started.append(middle.start_hosts(runtime)))
+    log.info("strategies started after reconciliation", hosts=started[0])
+
+
+async def _shut_down(engine: EngineHandle, site: Any, runtime: Runtime, *, settle_s: float) -> None:
     engine.accepting = False
     log.info("shutdown: intake stopped (mutating API calls answer 503)")
-    log.info("shutdown: no open orders or reconciler to settle yet")
+    if engine.trading is not None:
+        await _settle(runtime, engine.trading.router, settle_s)
     await site.cleanup()
     log.info("shutdown: sockets closed")
     await _off_loop(runtime.stop)
     log.info("shutdown: actors stopped in reverse order, the feed first")
+
+
+async def _settle(runtime: Runtime, router: str, within_s: float) -> None:
+    """Let what is in flight reach the broker and the journal, then compare the books a last
+    time (DESIGN §9). Working orders stay at the broker: a bracket's stop protects its
+    position while the engine is down."""
+    deadline = time.monotonic() + within_s
+    answer: Any = None
+    while True:
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(runtime.ask, router, ReconcileNow(ts_event=0, ts_init=0)),
+                timeout=max(0.1, deadline - time.monotonic()),
+            )
+        except Exception as exc:
+            log.error("shutdown: the router did not settle", error=f"{type(exc).__name__}: {exc}")
+            return
+        if not isinstance(answer, SettlementReport) or answer.settled:
+            break
+        if time.monotonic() >= deadline:
+            log.error(
+                "shutdown: orders still in flight, not settled in time",
+                in_flight=answer.in_flight,
+                within_s=within_s,
+            )
+            return
+        await asyncio.sleep(0.05)
+    if not isinstance(answer, SettlementReport):
+        return
+    report = answer.reconciliation
+    log.info(
+        "shutdown: orders settled",
+        open_orders_left_working=answer.open_orders,
+        final_reconciliation=(
+            "not made: " + answer.error
+            if report is None
+            else "no differences"
+            if report.in_agreement
+            else f"{len(report.order_differences)} order and "
+            f"{len(report.position_differences)} position differences"
+        ),
+    )
 
 
 async def _off_loop(fn: Callable[[], None]) -> None:

@@ -220,7 +220,11 @@ def trading_control(runtime: Runtime, core: TradingCore | None = None) -> ActorS
     reason = "kept from before the restart" + ("" if kept is None else f": {kept.reason}")
     return ActorSpec(
         TRADING,
-        lambda: TradingControl(lambda: runtime.standing_trading_state, kept_reason=reason),
+        lambda: TradingControl(
+            lambda: runtime.standing_trading_state,
+            kept_reason=reason,
+            journal_ok=None if core is None else (lambda: core.writer.health().ok),
+        ),
     )
 
 

@@ -79,6 +79,9 @@ def health_report(engine: EngineHandle) -> HealthReport:
             last_message_at=None if last is None else iso_utc(last),
             age_s=None if last is None else round(max(0, now - last) / 1e9, 3),
         )
+    if engine.trading is not None and engine.reconciled_at_ns is None:
+        # DESIGN §7: nothing trades before the books are compared with the broker's.
+        problems.append("not yet reconciled with the broker")
     journal: JournalHealthView | None = None
     if engine.trading is not None:
         health = engine.trading.writer.health()
@@ -103,6 +106,7 @@ def health_report(engine: EngineHandle) -> HealthReport:
         heartbeat_age_s=age_s,
         feeds=feeds,
         journal=journal,
+        reconciled_at=None if engine.reconciled_at_ns is None else iso_utc(engine.reconciled_at_ns),
     )
 
 

@@ -197,7 +197,13 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     """Liveness and readiness. Served with 200 when ``ready``, else 503, same body."""
 
     live: Annotated[bool, Meta(description="The process answers (always true here).")]
-    ready: Annotated[bool, Meta(description="Every actor is up and the engine loop beat recently.")]
+    ready: Annotated[
+        bool,
+        Meta(
+            description="Every actor is up, the engine loop beat recently, the journal writes "
+            "and the books were reconciled with the broker."
+        ),
+    ]
     problems: Annotated[list[str], Meta(description="Why not ready; empty when ready.")]
     actors_up: bool
     actors_down: Annotated[
@@ -215,6 +221,13 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
         Meta(
             description="The journal; null where the engine runs no trading core. Not ready "
             "while it cannot write."
+        ),
+    ] = None
+    reconciled_at: Annotated[
+        str | None,
+        Meta(
+            description="When the books were first compared with the broker's (ISO 8601 "
+            "UTC); null before that, and the engine is not ready until then."
         ),
     ] = None
 

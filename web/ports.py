@@ -26,6 +26,7 @@ from engine.messages.feed import (
     FeedStalled,
     feed_topic,
 )
+from engine.messages.reconciliation import TOPIC_RECONCILIATION, ReconciliationReport
 from engine.messages.runtime import TOPIC_ENGINE, HeartbeatEmitted
 from engine.runtime import Runtime
 
@@ -137,8 +138,17 @@ class EngineHandle:
     """The trading core (journal, ledger, router, risk); ``None`` where the engine runs none:
     the trading endpoints then answer 503 ``no_trading_core``."""
 
+    reconciled_at_ns: int | None = None
+    """Engine time of the first ``ReconciliationReport`` (the books compared with the
+    broker's after the start); readiness waits for it where the engine trades."""
+
     def __post_init__(self) -> None:
         self.runtime.add_listener(TOPIC_ENGINE, self._on_engine_event)
+        self.runtime.add_listener(TOPIC_RECONCILIATION, self._on_reconciliation)
+
+    def _on_reconciliation(self, _topic: str, message: Any) -> None:
+        if isinstance(message, ReconciliationReport) and self.reconciled_at_ns is None:
+            self.reconciled_at_ns = message.ts_event
 
     def follow_feed(self, name: str) -> None:
         """Keep :attr:`feeds` ``[name]`` current from the feed's events (topic ``feed:<name>``):
