@@ -39,9 +39,9 @@ from engine.messages.orders import CancelAllOrders, ClosePosition, ExitPlan, Sub
 from engine.messages.trading import OrderSide, OrderStatus, OrderType, SubmitOrder
 from engine.orders import RateLimit, RetryPolicy, RouterConfig
 from engine.orders.rebuild import RestoredBook, restore_book
+from engine.simulated import SimulatedRuntime
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store import Database
-from engine.simulated import SimulatedRuntime
 from engine.testing import SECOND, Driver
 from tests.venue_support import ScriptedVenue
 
