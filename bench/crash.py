@@ -50,7 +50,7 @@ from bench.crash_engine import (
     free_port,
     session_toml,
 )
-from bench.crash_invariants import Violation
+from bench.crash_invariants import HELD_STATES, Violation
 from bench.crash_orders import ManualOrderFlow, manual_prefix
 from bench.crash_plan import CrashPlan, RoundPlan, plan_rounds
 from bench.crash_rounds import BROKER_FILE, JOURNAL_FILE, Life, Verdicts
@@ -105,6 +105,9 @@ class CrashRun:
         )
         self.api = Api(self.port)
         self.verdicts = Verdicts(
+            journal_path=self.journal_path,
+            broker_path=self.broker_path,
+            api=self.api,
             seed=plan.seed,
             manual_prefix=manual_prefix(plan.seed),
             starting_cash=plan.session.starting_cash,
@@ -171,10 +174,10 @@ class CrashRun:
         else:
             self._await_ready(process, life)
             if life.ready_ns is not None and rp.index > 0:
-                self.verdicts.after_restart(self._books_now, before, life, self.api)
+                self.verdicts.after_restart(before, life)
             self._trade(process, rp, before, life)
         self._stop(process, rp, life)
-        self.verdicts.at_stop(before, life, self.journal_path, self.broker_path)
+        self.verdicts.at_stop(before, life)
         self._log_round(rp, life)
         return life
 
@@ -193,13 +196,13 @@ class CrashRun:
             hold_s=min(1.0, self.plan.final_run_s / 2),
         )
         if life.ready_ns is not None:
-            self.verdicts.after_restart(self._books_now, before, life, self.api)
+            self.verdicts.after_restart(before, life)
             self._trade(process, final, before, life)
             self.flow.pause()
-            self.verdicts.books_settled(self._books_now, life, self.api, when="at the end")
+            self.verdicts.books_settled(life, when="at the end")
         self.flow.pause()
         self._stop(process, final, life)
-        self.verdicts.at_stop(before, life, self.journal_path, self.broker_path, final=True)
+        self.verdicts.at_stop(before, life, final=True)
         self._log_round(final, life)
 
     def _await_ready(self, process: EngineProcess, life: Life) -> None:
@@ -208,7 +211,7 @@ class CrashRun:
         if life.ready_ns is None:
             self.verdicts.not_ready(life, process.exit_code(), self.plan.ready_timeout_s)
             return
-        life.reconciled_ns = self.verdicts.await_reconciliation(self.journal_path, life, deadline)
+        life.reconciled_ns = self.verdicts.await_reconciliation(life, deadline)
         try:
             life.api_state = str(self.api.get("state")["trading_state"])
         except (ApiDownError, KeyError, TypeError):
@@ -216,9 +219,8 @@ class CrashRun:
 
     def _trade(self, process: EngineProcess, rp: RoundPlan, before: Life, life: Life) -> None:
         start = time.monotonic()
-        resume_at = start + rp.hold_s if before.state_at_stop in ("HALTED", "REDUCING") else None
-        if resume_at is not None and not rp.resume:
-            resume_at = None
+        held = before.snapshot.restarted_from and before.snapshot.expected_state in HELD_STATES
+        resume_at = start + rp.hold_s if held and rp.resume else None
         action_at = start + rp.action_at_s if rp.action else None
         end = start + rp.run_s
         while time.monotonic() < end and process.alive():
@@ -246,22 +248,19 @@ class CrashRun:
             time.sleep(0.02)
 
     def _stop(self, process: EngineProcess, rp: RoundPlan, life: Life) -> None:
-        life.api_open, life.api_state_at_stop = self.verdicts.api_snapshot(self.api)
-        if not process.alive():
+        life.api_open, life.api_state_at_stop = self.verdicts.api_snapshot()
+        if not process.alive() and life.ready_ns is not None:
             self.verdicts.exited_by_itself(life, process.exit_code())
         life.signal = rp.signal
         life.stop_ns = time.time_ns()
         if rp.signal == "SIGTERM":
             wait_s = self.plan.session.shutdown_timeout_s + 15.0
             life.exit_code = process.stop(signal.SIGTERM, wait_s=wait_s)
-            if life.exit_code is None:
-                self.verdicts.shutdown_hung(life, wait_s)
+            if life.exit_code != 0:
+                self.verdicts.shutdown_failed(life, wait_s)
         else:
             life.exit_code = process.stop(signal.SIGKILL, wait_s=30.0)
         self.process = None
-
-    def _books_now(self) -> Any:
-        return self.verdicts.read_books(self.journal_path, self.broker_path, self.api)
 
     def _log_round(self, rp: RoundPlan, life: Life) -> None:
         record = {"plan": asdict(rp), **life.summary()}

@@ -52,7 +52,9 @@ is the table of :mod:`bench.crash_rounds`).
 ==  ================================  ==========================================================
 
 The process itself may break the run: ``not_ready`` (``GET health`` not 200 in time),
-``engine_exited`` (it ended by itself), ``shutdown_hung`` (SIGTERM did not end it).
+``engine_exited`` (it ended by itself), ``shutdown_hung`` (SIGTERM did not end it in time,
+then it was killed), ``shutdown_failed`` (SIGTERM ended it with another code than 0),
+``no_reconciliation``, and ``unreadable_book`` (a file could not be read after a stop).
 
 An *entry* is an order that is no exit by its id (not ``<entry>:stop|target|trail|time|flat``,
 ``<signal>:exit``, ``flatten:``/``square-off:``) and that takes its instrument's position,

@@ -28,7 +28,7 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +128,9 @@ class Verdicts:
     def __init__(
         self,
         *,
+        journal_path: Path,
+        broker_path: Path,
+        api: Api,
         seed: int,
         manual_prefix: str,
         starting_cash: int,
@@ -135,6 +138,9 @@ class Verdicts:
         log_path: Path,
         settle_s: float = 5.0,
     ) -> None:
+        self.journal_path = journal_path
+        self.broker_path = broker_path
+        self.api = api
         self.seed = seed
         self.manual_prefix = manual_prefix
         self.starting_cash = Decimal(starting_cash)
@@ -194,24 +200,24 @@ class Verdicts:
             ],
         )
 
-    def shutdown_hung(self, life: Life, wait_s: float) -> None:
+    def shutdown_failed(self, life: Life, wait_s: float) -> None:
+        """SIGTERM did not end the engine with 0 (README: "run stopped cleanly after a
+        signal") within ``wait_s``."""
+        if life.exit_code is None:
+            kind, what = "shutdown_hung", f"SIGTERM did not end the engine within {wait_s:g}s"
+        else:
+            kind, what = "shutdown_failed", f"SIGTERM ended the engine with {life.exit_code}"
         self.add(
             life.index,
-            [
-                Violation(
-                    "shutdown_hung",
-                    f"SIGTERM did not end the engine within {wait_s:g}s (then killed)",
-                    {"log": str(life.log_path)},
-                )
-            ],
+            [Violation(kind, what, {"log": str(life.log_path), "exit_code": life.exit_code})],
         )
 
-    def await_reconciliation(self, journal_path: Path, life: Life, deadline: float) -> int | None:
+    def await_reconciliation(self, life: Life, deadline: float) -> int | None:
         """The process's first ``ReconciliationReport`` in the journal (polled until
         ``deadline``, monotonic s); ``None`` (and a ``no_reconciliation`` violation)."""
         while True:
             try:
-                found = audit_facts(journal_path).first_reconciliation_since(life.spawn_ns)
+                found = audit_facts(self.journal_path).first_reconciliation_since(life.spawn_ns)
             except (sqlite3.Error, FileNotFoundError):
                 found = None
             if found is not None:
@@ -231,37 +237,38 @@ class Verdicts:
                 return None
             time.sleep(0.05)
 
-    def api_snapshot(self, api: Api) -> tuple[frozenset[str], str | None]:
+    def api_snapshot(self) -> tuple[frozenset[str], str | None]:
         """The API's open orders and state just before a stop (empty, ``None`` when it does
         not answer within 2 s)."""
         try:
-            blotter = api.get("orders?status=open&limit=1000", timeout_s=2.0)
+            blotter = self.api.get("orders?status=open&limit=1000", timeout_s=2.0)
             ids = frozenset(str(o["client_order_id"]) for o in blotter.get("orders", []))
         except (ApiDownError, AttributeError, KeyError, TypeError):
             ids = frozenset()
         try:
-            state = str(api.get("state", timeout_s=2.0)["trading_state"])
+            state = str(self.api.get("state", timeout_s=2.0)["trading_state"])
         except (ApiDownError, KeyError, TypeError):
             state = None
         return ids, state
 
     # -- while it runs -------------------------------------------------------------------
 
-    def read_books(self, journal_path: Path, broker_path: Path, api: Api) -> Books:
-        broker = broker_book(broker_path)
-        journal = journal_book(journal_path, self.starting_cash)
-        ledger = api_book(api.get("positions?curve=1"))
-        return broker, journal, ledger, broker_book(broker_path)
+    def read_books(self) -> Books:
+        """The broker's book, the journal's, the API's, and the broker's again."""
+        broker = broker_book(self.broker_path)
+        journal = journal_book(self.journal_path, self.starting_cash)
+        ledger = api_book(self.api.get("positions?curve=1"))
+        return broker, journal, ledger, broker_book(self.broker_path)
 
-    def after_restart(self, read: Callable[[], Books], before: Life, life: Life, api: Api) -> None:
+    def after_restart(self, before: Life, life: Life) -> None:
         """The checks once a restart is ready and has reconciled."""
         held = before.snapshot.broker.fills
         deadline = time.monotonic() + self.settle_s
         missing: list[Violation] = []
         while True:
             try:
-                journal = read()[1]
-            except (ApiDownError, sqlite3.Error):
+                journal = journal_book(self.journal_path, self.starting_cash)
+            except sqlite3.Error:
                 journal = None
             if journal is not None:
                 missing = fills_agree(
@@ -273,16 +280,16 @@ class Verdicts:
                 break
             time.sleep(0.1)
         self.add(life.index, missing)
-        self.books_settled(read, life, api, when="after the restart")
+        self.books_settled(life, when="after the restart")
 
-    def books_settled(self, read: Callable[[], Books], life: Life, api: Api, *, when: str) -> None:
+    def books_settled(self, life: Life, *, when: str) -> None:
         """Positions and cash of the three records, read at a moment when the broker's fills
         did not change and the journal had them all; the API's ids."""
         deadline = time.monotonic() + self.settle_s
         last: list[Violation] | None = None
         while True:
             try:
-                broker, journal, ledger, broker_again = read()
+                broker, journal, ledger, broker_again = self.read_books()
             except (ApiDownError, sqlite3.Error):
                 broker = None
             if broker is not None:
@@ -302,12 +309,12 @@ class Verdicts:
             self.unsettled += 1
         else:
             self.add(life.index, [_when(v, when) for v in last])
-        self.add(life.index, [_when(v, when) for v in self._api_ids(api)])
+        self.add(life.index, [_when(v, when) for v in self._api_ids()])
 
-    def _api_ids(self, api: Api) -> list[Violation]:
+    def _api_ids(self) -> list[Violation]:
         try:
-            orders = api.get("orders?status=all&limit=1000").get("orders", [])
-            fills = api.get("fills?limit=1000").get("fills", [])
+            orders = self.api.get("orders?status=all&limit=1000").get("orders", [])
+            fills = self.api.get("fills?limit=1000").get("fills", [])
         except (ApiDownError, AttributeError):
             return []
         return ids_unique(
@@ -320,24 +327,22 @@ class Verdicts:
 
     # -- after a stop --------------------------------------------------------------------
 
-    def at_stop(
-        self,
-        before: Life,
-        life: Life,
-        journal_path: Path,
-        broker_path: Path,
-        *,
-        final: bool = False,
-    ) -> None:
+    def at_stop(self, before: Life, life: Life, *, final: bool = False) -> None:
         """Judge the incarnation ``life`` (``before``: the one before it) from the files it
         left, and keep what it left as ``life.snapshot``."""
         self.incarnations += 1
         self.stops[life.signal if not final else "SIGTERM_final"] += 1
         if life.signal == "SIGTERM" and not final:
             self.stops["SIGTERM_round"] += 1
-        broker = broker_book(broker_path)
-        journal = journal_book(journal_path, self.starting_cash)
-        facts = audit_facts(journal_path)
+        try:
+            broker = broker_book(self.broker_path)
+            journal = journal_book(self.journal_path, self.starting_cash)
+            facts = audit_facts(self.journal_path)
+        except (sqlite3.Error, OSError) as error:
+            self.aborted = True
+            what = f"the books could not be read after the stop: {error}"
+            self.add(life.index, [Violation("unreadable_book", what, {"log": str(life.log_path)})])
+            return
         life.reconciled_ns = facts.first_reconciliation_since(life.spawn_ns)
         if life.ready_ns is not None and life.index > 0:
             self.restart_s.append((life.ready_ns - life.spawn_ns) / 1e9)
