@@ -72,7 +72,6 @@ so following ``rankings`` here as well only costs a second write.
 from __future__ import annotations
 
 import collections
-import threading
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -122,13 +121,27 @@ class _Answer:
     """A ``DURABLE`` write-ahead's answer, sent once: from the writer's thread when its record
     is committed (or refused), or by the actor once it has waited ``write_timeout_s``."""
 
-    __slots__ = ("deadline_ns", "key", "reply_to", "sent")
+    __slots__ = ("deadline_ns", "key", "reply_to", "unsent")
 
     def __init__(self, key: str, reply_to: str, deadline_ns: int) -> None:
         self.key = key
         self.reply_to = reply_to
         self.deadline_ns = deadline_ns
-        self.sent = False
+        self.unsent = [True]
+        """Claimed by ``pop()``: one list operation, atomic under the GIL, so the writer's
+        thread and the actor never both send the answer (an actor takes no locks)."""
+
+    @property
+    def sent(self) -> bool:
+        return not self.unsent
+
+    def claim(self) -> bool:
+        """True for the one caller (any thread) that is to send the answer."""
+        try:
+            self.unsent.pop()
+        except IndexError:
+            return False
+        return True
 
 
 class Journal(Actor):
@@ -183,7 +196,6 @@ class Journal(Actor):
         self.held_timer: Timer | None = None
         # DURABLE write-aheads not yet known to be answered, oldest first.
         self.waiting: collections.deque[_Answer] = collections.deque()
-        self.answer_lock = threading.Lock()  # the writer's thread answers too
         self.health: JournalHealth | None = None  # as last looked at
         if self.mode is not JournalMode.DEFERRED:
             self.health = health = self.writer.health()
@@ -229,11 +241,7 @@ class Journal(Actor):
 
     def _claim(self, answer: _Answer) -> bool:
         """True for the one caller that sends ``answer`` (any thread)."""
-        with self.answer_lock:
-            if answer.sent:
-                return False
-            answer.sent = True
-            return True
+        return answer.claim()
 
     def _answer_late_ones(self) -> None:
         """Answer ``ok=False`` the write-aheads past ``write_timeout_s``; their records stay
