@@ -65,6 +65,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from actors.order_router_memory import RouterMemory
 from actors.order_router_recovery import Rebuild, RecoverySide
 from actors.order_router_relay import EntryTimeoutDue, RouterRuntime, TimeStopDue, VenueRelay
@@ -81,10 +83,12 @@ from engine.messages.trading import (
     SubmitOrder,
 )
 from engine.orders.bracket import Bracket
+from engine.orders.closing import closable
 from engine.orders.config import RouterConfig
 from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer, RouterCounts
 from engine.orders.exits import to_decimal
 from engine.orders.ids import ExitRole
+from engine.orders.order import TrackedOrder
 from engine.spec import ActorSpec
 
 __all__ = ["NAME", "OrderRouter", "RouterConfig", "RouterMemory", "order_router_spec"]
@@ -159,7 +163,41 @@ class OrderRouter(RecoverySide):
         held = self.held_entry(order, entry=False)
         if held is not None:
             return held
+        if order.reduce_only:
+            return self._reduce(order)
         answer = self.open_order(order, bracket=None, role="order")
+        self.settle()
+        return answer
+
+    def _reduce(self, order: SubmitOrder) -> RouterAnswer:
+        """A reduce-only order: sent for at most what is held less what other reducing orders
+        already close (a stop may have filled since risk judged it an exit); the brackets'
+        exits then shrink to what is left (:meth:`cap_brackets`)."""
+        instrument = order.instrument
+        position = self.memory.positions.get(instrument, 0)
+        working = self.reducing_units(instrument, order.side)
+        units = closable(position, order.side, working)
+        if units <= 0:
+            tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=None, role="order")
+            self.memory.track(tracked)
+            reason = (
+                f"nothing left to reduce: {instrument} position {position}, {working} units "
+                "already being closed"
+            )
+            self.reject_locally(tracked, reason)
+            self.settle()
+            return RouterAnswer(ok=False, reason=reason, order=tracked.view())
+        if units < order.quantity:
+            self.ctx.log.warning(
+                "reduce-only order cut to the position",
+                order=order.client_order_id,
+                asked=order.quantity,
+                sent=units,
+                position=position,
+            )
+            order = msgspec.structs.replace(order, quantity=units)
+        answer = self.open_order(order, bracket=None, role="order")
+        self.cap_brackets(instrument)
         self.settle()
         return answer
 
@@ -197,6 +235,7 @@ class OrderRouter(RecoverySide):
             )
             return RouterAnswer(ok=False, reason=reason)
         self.memory.brackets[bracket.entry_id] = bracket
+        self.memory.active.setdefault(entry.instrument, {})[bracket.entry_id] = None
         if bracket.trailing is not None:
             self.trail(bracket)
         self.arm_bracket_timers(bracket)

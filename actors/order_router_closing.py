@@ -201,12 +201,9 @@ class ClosingDesk(OrderDesk):
             )
         for order, quantity in zip(orders, allotted, strict=True):
             if quantity > 0:
-                sent = (
-                    order
-                    if quantity == order.quantity
-                    else (msgspec.structs.replace(order, quantity=quantity))
-                )
+                sent = msgspec.structs.replace(order, quantity=quantity, reduce_only=True)
                 self.open_order(sent, bracket=None, role="order")
+                self.cap_brackets(instrument)
                 continue
             self.reject_locally(
                 self._track(order),

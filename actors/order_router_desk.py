@@ -332,6 +332,8 @@ class OrderDesk(Actor):
         memory.last_modify.pop(client_order_id, None)
         memory.cancel_when_sent.pop(client_order_id, None)
         memory.outbox.withdraw(client_order_id)
+        if order.order.reduce_only:
+            self.cap_brackets(order.order.instrument)  # what it held back is the brackets' again
         bracket = self.bracket_of(order)
         if bracket is None:
             return
@@ -368,6 +370,7 @@ class OrderDesk(Actor):
                 self._finish(bracket)
             elif not bracket.done and entry_id in memory.finished:
                 memory.finished.discard(entry_id)  # a late fill woke it up
+                memory.active.setdefault(bracket.entry.instrument, {})[entry_id] = None
                 if bracket.trailing is not None:
                     self.trail(bracket)
         if self.dirty:
@@ -418,9 +421,44 @@ class OrderDesk(Actor):
                 continue
             self.bracket_timers[key] = self.ctx.schedule_once(max(due_ns - now, 0), message)
 
+    def cap_brackets(self, instrument: str) -> None:
+        """Share the instrument's position among its brackets not done, oldest first, as the
+        most each may still close (:attr:`Bracket.held_cap`); a bracket whose cap changed is
+        asked again. A long position caps long brackets only (and a short one short)."""
+        ids = self.memory.active.get(instrument)
+        if not ids:
+            return
+        held = self.memory.positions.get(instrument, 0)
+        closing_side = OrderSide.SELL if held > 0 else OrderSide.BUY
+        # Reduce-only orders (the trader's exits, a close) go first: the brackets yield.
+        left = max(0, abs(held) - self.reducing_units(instrument, closing_side))
+        for entry_id in ids:
+            bracket = self.memory.brackets[entry_id]
+            if bracket.released:
+                continue
+            same_side = held != 0 and (held > 0) == bracket.long
+            cap = min(max(bracket.open_qty, 0), left) if same_side else 0
+            left -= cap
+            if cap != bracket.held_cap:
+                bracket.held_cap = cap
+                self.dirty[entry_id] = None
+
+    def reducing_units(self, instrument: str, side: OrderSide) -> int:
+        """Units the instrument's live reduce-only orders on ``side`` may still close."""
+        return sum(
+            order.quantity - order.filled_qty
+            for order in self.memory.live_orders(instrument)
+            if order.order.reduce_only and order.order.side is side
+        )
+
     def _finish(self, bracket: Bracket) -> None:
         memory = self.memory
         memory.finished.add(bracket.entry_id)
+        active = memory.active.get(bracket.entry.instrument)
+        if active is not None:
+            active.pop(bracket.entry_id, None)
+            if not active:
+                del memory.active[bracket.entry.instrument]
         for kind in ("timeout", "time"):
             timer = self.bracket_timers.pop((bracket.entry_id, kind), None)
             if timer is not None:

@@ -116,6 +116,9 @@ class RouterMemory:
         self.cancel_when_sent: dict[str, str] = {}
         """Protective stops to cancel (with the reason) as soon as they are sent: a close
         arrived while their record was on its way to the journal."""
+        self.active: dict[str, dict[str, None]] = {}
+        """Instrument -> entry ids (an ordered set, oldest first) of its brackets not done:
+        the ones whose exits are capped at the position (:meth:`Bracket.held_cap`)."""
         self.finished: set[str] = set()
         """Entry ids of brackets that are done (kept: a late fill can wake one up)."""
         self.trailing: dict[str, dict[str, None]] = {}

@@ -134,6 +134,11 @@ class RecoverySide(VenueSide):
             memory.track(tracked)
         memory.brackets.update(book.brackets)
         memory.positions = dict(data.positions)
+        for entry_id, bracket in book.brackets.items():
+            if not bracket.done:
+                memory.active.setdefault(bracket.entry.instrument, {})[entry_id] = None
+        for instrument in list(memory.active):
+            self.cap_brackets(instrument)
         for close in book.closes:
             pending = PendingClose(close, set(self._closed_by(close)))
             memory.closing.append(pending)

@@ -202,6 +202,7 @@ class VenueSide(ClosingDesk):
             else:
                 bracket.leg_fill(order.client_order_id, event.last_qty)
             self.dirty[bracket.entry_id] = None
+        self.cap_brackets(event.instrument)
         if result is FillResult.APPLIED and order.status is OrderStatus.FILLED:
             self.order_ended(order)
 

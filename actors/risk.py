@@ -371,12 +371,15 @@ class RiskSupervisor(Actor):
         denial = denial or first_denial(proposal, view, self.limits)
         if denial is not None:
             return self._deny(key, denial.code, Failure(denial.message, denial.figures))
+        order = plan.order
         if is_exit:
-            self._track(plan.order, plan.proposal.price, None, is_exit=True)
+            # The router sends it for no more than is held when it gets there.
+            order = msgspec.structs.replace(order, reduce_only=True)
+            self._track(order, plan.proposal.price, None, is_exit=True)
         else:
-            self._count_entry(plan.proposal, plan.order, now)
-        self.ctx.send(self.router, plan.order)
-        return plan.order
+            self._count_entry(proposal, order, now)
+        self.ctx.send(self.router, order)
+        return order
 
     # -- kill switch and square-off -----------------------------------------------------------
 

@@ -1259,3 +1259,65 @@ def test_a_bracket_released_by_a_close_raises_no_alert_for_its_canceled_exits(
         driver.settle()
 
     assert [entry for entry in logs if entry["log_level"] == "error"] == []
+
+
+def manual_sell(client_order_id: str, quantity: int, price: str | None = "120.00") -> SubmitOrder:
+    """A trader's sell risk judged an exit (reduce-only)."""
+    return SubmitOrder(
+        ts_event=1,
+        ts_init=1,
+        client_order_id=client_order_id,
+        instrument=INFY,
+        side=OrderSide.SELL,
+        order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
+        quantity=quantity,
+        price=None if price is None else Decimal(price),
+        strategy="manual",
+        correlation_id=client_order_id,
+        reduce_only=True,
+    )
+
+
+def test_the_traders_exit_shrinks_the_brackets_stop_so_both_never_sell_more_than_held(
+    driver: Driver,
+) -> None:
+    """Issue 12's crash suite: a stop sized to the bracket's 10 and a trader's sell of 3
+    both filled by one trade sold 13 of 10 held (a naked short)."""
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+
+    submitted(desk, manual_sell("manual:1", 3))
+    desk.wait(lambda: venue_qty(desk, STOP) == 7, "the stop shrunk to what is left")
+    desk.wait(lambda: desk.venue.order("manual:1") is not None, "the trader's sell sent")
+
+    desk.venue.cancel_by_venue("manual:1")  # the trader's order ends unfilled
+    desk.wait(lambda: venue_qty(desk, STOP) == 10, "the stop covers all 10 again")
+
+    submitted(desk, manual_sell("manual:2", 4))
+    desk.wait(lambda: venue_qty(desk, STOP) == 6, "the stop shrunk again")
+    desk.wait(lambda: desk.venue.order("manual:2") is not None, "the trader's sell sent")
+    desk.venue.fill("manual:2", price="120.00")
+    desk.wait_status("manual:2", OrderStatus.FILLED)
+    driver.settle()
+    assert venue_qty(desk, STOP) == 6  # 6 held, 6 covered
+    desk.venue.fill(STOP, price="98.00")
+    desk.wait_status(STOP, OrderStatus.FILLED)
+    assert desk.venue.positions() == []  # flat, not short
+
+
+def test_a_reduce_only_order_after_the_stop_filled_is_cut_to_what_is_held(
+    driver: Driver,
+) -> None:
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.venue.fill(STOP, 6, price="98.00")  # 4 left
+    desk.wait(lambda: desk.views()[STOP].filled_qty == 6, "the stop's fill counted")
+
+    answer = submitted(desk, manual_sell("manual:1", 5, price=None))
+    desk.wait(lambda: desk.venue.order("manual:1") is not None, "sent")
+    assert answer.order is not None and answer.order.quantity == 4
+
+    refused = desk.ask(manual_sell("manual:2", 1, price=None))
+    assert isinstance(refused, RouterAnswer) and not refused.ok
+    assert "nothing left to reduce" in refused.reason
+    assert desk.venue.order("manual:2") is None

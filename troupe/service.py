@@ -299,7 +299,10 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
 
     remove_listener = runtime.add_listener(TOPIC_RECONCILIATION, on_reconciliation)
     await _off_loop(lambda: runtime.start(tree))
-    hosts = asyncio.create_task(_start_strategies(reconciled, middle, runtime, remove_listener))
+    engine.strategies_started = not middle.held_hosts
+    hosts = asyncio.create_task(
+        _start_strategies(engine, reconciled, middle, runtime, remove_listener)
+    )
     try:
         site = await serve(engine, live, config.web.host, config.web.port)
     except OSError as exc:
@@ -317,6 +320,7 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
 
     await stopping.wait()
     hosts.cancel()
+    await asyncio.gather(hosts, return_exceptions=True)
     log.info("stopping", signal=signals[0], timeout_s=config.shutdown.timeout_s)
     try:
         await asyncio.wait_for(
@@ -331,6 +335,7 @@ async def _serve(  # noqa: PLR0917 (the service's parts, in the order they are m
 
 
 async def _start_strategies(
+    engine: EngineHandle,
     reconciled: asyncio.Event,
     middle: Decisions,
     runtime: Runtime,
@@ -344,7 +349,12 @@ async def _start_strategies(
     finally:
         remove_listener()
     started: list[int] = []
-    await _off_loop(lambda: started.append(middle.start_hosts(runtime)))
+    try:
+        await _off_loop(lambda: started.append(middle.start_hosts(runtime)))
+    except Exception as exc:  # stopping meanwhile: the runtime takes no more actors
+        log.warning("strategies not started", error=f"{type(exc).__name__}: {exc}")
+        return
+    engine.strategies_started = True
     log.info("strategies started after reconciliation", hosts=started[0])
 
 
@@ -409,9 +419,16 @@ async def _off_loop(fn: Callable[[], None]) -> None:
     def work() -> None:
         try:
             fn()
-            done.set_result(None)
         except BaseException as exc:
-            done.set_exception(exc)
+            outcome: BaseException | None = exc
+        else:
+            outcome = None
+        if done.cancelled():
+            return  # the waiter gave up (a shutdown): nobody to tell
+        if outcome is None:
+            done.set_result(None)
+        else:
+            done.set_exception(outcome)
 
     threading.Thread(target=work, name="troupe-service", daemon=True).start()
     await asyncio.wrap_future(done)

@@ -82,6 +82,8 @@ def health_report(engine: EngineHandle) -> HealthReport:
     if engine.trading is not None and engine.reconciled_at_ns is None:
         # DESIGN §7: nothing trades before the books are compared with the broker's.
         problems.append("not yet reconciled with the broker")
+    if not engine.strategies_started:
+        problems.append("the strategies have not started yet (they start once reconciled)")
     journal: JournalHealthView | None = None
     if engine.trading is not None:
         health = engine.trading.writer.health()

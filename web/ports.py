@@ -138,6 +138,9 @@ class EngineHandle:
     """The trading core (journal, ledger, router, risk); ``None`` where the engine runs none:
     the trading endpoints then answer 503 ``no_trading_core``."""
 
+    strategies_started: bool = True
+    """False while the strategy hosts wait for the first reconciliation (the service starts
+    them then); readiness waits for them."""
     reconciled_at_ns: int | None = None
     """Engine time of the first ``ReconciliationReport`` (the books compared with the
     broker's after the start); readiness waits for it where the engine trades."""

@@ -147,6 +147,10 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
     time_in_force: TimeInForce = TimeInForce.DAY
     strategy: str
     correlation_id: str
+    reduce_only: bool = False
+    """It may only reduce the position (risk judged it an exit; a close): the router sends no
+    more than is held, less what other reducing orders already close, and a bracket's exits
+    shrink to what it leaves, so that no two exits together sell more than is held."""
 
     def __post_init__(self) -> None:
         # Struct construction does not validate types; these checks catch the order shapes a

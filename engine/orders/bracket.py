@@ -41,6 +41,10 @@ an exit order filled in full and more is open  a further order for the role (``:
 the user cancels an exit                       that exit is left to the user (not re-placed)
 the user moves the stop                        it stays there (a ``stop_pct`` stop is no
                                                longer moved by later entry fills)
+other orders (the trader's manual sells)       the exits shrink to what is left of the
+reduce the instrument's position below the     position (:attr:`Bracket.held_cap`, set by
+bracket's open quantity                        the router): an exit never sells more than is
+                                               held, so it never opens a reverse position
 CancelAllOrders, ClosePosition (an exit        the bracket is released: nothing more is placed
 signal, the kill switch, the square-off)       or moved; the router cancels its orders
                                                (:mod:`engine.orders.closing`)
@@ -147,6 +151,10 @@ class Bracket:
         ]
         self.close_slot: ExitSlot | None = None
         self._legs: dict[str, tuple[ExitSlot, LegOrder]] = {}
+        self.held_cap: int | None = None
+        """At most this many of its open units are still held at the venue (the router
+        sets it from the instrument's position, shared oldest bracket first): other orders
+        may have closed some. ``None``: no cap known."""
 
     # -- what the bracket is told ------------------------------------------------------------
 
@@ -376,10 +384,12 @@ class Bracket:
             and not self.entry_cancel_requested
         ):
             self._cancel_entry("position closed by its exits", out, now_ns)
+        # The exits close no more than is still held: never a reverse position.
+        covered = open_qty if self.held_cap is None else min(open_qty, self.held_cap)
         if self.closing is None:
-            self._size_exits(open_qty, out, now_ns)
+            self._size_exits(covered, out, now_ns)
         if self.closing is not None:
-            self._close(open_qty, out, now_ns)
+            self._close(covered, out, now_ns)
         return out
 
     def _size_exits(self, open_qty: int, out: list[BracketCommand], now_ns: int) -> None:
