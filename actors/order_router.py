@@ -75,7 +75,7 @@ from engine.context import Context
 from engine.execution_client import ExecutionClient
 from engine.instruments.instrument import Instrument
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
-from engine.messages.orders import TOPIC_ORDERS, BracketReleased, SubmitBracket
+from engine.messages.orders import TOPIC_ORDERS, SubmitBracket
 from engine.messages.trading import (
     CancelOrder,
     ModifyOrder,
@@ -258,18 +258,8 @@ class OrderRouter(RecoverySide):
             bracket.cancel_sent(order.client_order_id)
             if order.role != "entry":
                 # The exit is the user's from now on: a restart must not place it again.
-                now = self.ctx.now_ns()
-                self.ctx.send(
-                    self.config.journal,
-                    BracketReleased(
-                        ts_event=now,
-                        ts_init=now,
-                        client_order_id=bracket.entry_id,
-                        instrument=order.order.instrument,
-                        strategy=order.order.strategy,
-                        reason=command.reason or "canceled on request",
-                        exit=order.client_order_id,
-                    ),
+                self.record_release(
+                    bracket, command.reason or "canceled on request", exit=order.client_order_id
                 )
         self.cancel_order(order.client_order_id, command.reason or "canceled on request")
         self.settle()

@@ -31,7 +31,7 @@ import msgspec
 from actors.order_router_desk import OrderDesk
 from actors.order_router_memory import PendingClose
 from engine.actor import handles
-from engine.messages.orders import BracketReleased, CancelAllOrders
+from engine.messages.orders import CancelAllOrders
 from engine.messages.trading import OrderStatus, SubmitOrder
 from engine.orders.closing import ClosePosition, closable, close_allotments, close_problems
 from engine.orders.describe import RouterAnswer
@@ -134,18 +134,7 @@ class ClosingDesk(OrderDesk):
             ):
                 bracket.release()
                 self.dirty[bracket.entry_id] = None
-                now = self.ctx.now_ns()
-                self.ctx.send(
-                    self.config.journal,
-                    BracketReleased(
-                        ts_event=now,
-                        ts_init=now,
-                        client_order_id=bracket.entry_id,
-                        instrument=entry.instrument,
-                        strategy=entry.strategy,
-                        reason=reason,
-                    ),
-                )
+                self.record_release(bracket, reason)
         canceled: list[str] = []
         for order in memory.live_orders(instrument):
             if strategy is not None and order.order.strategy != strategy:

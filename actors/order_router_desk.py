@@ -31,7 +31,7 @@ from engine.context import Context, Timer
 from engine.execution_client import ExecutionClient
 from engine.messages.feed import ticks_topic
 from engine.messages.journal import WriteAhead, Written
-from engine.messages.orders import TOPIC_FILLS, TOPIC_ORDERS
+from engine.messages.orders import TOPIC_FILLS, TOPIC_ORDERS, BracketReleased
 from engine.messages.trading import (
     CancelOrder,
     ModifyOrder,
@@ -442,6 +442,25 @@ class OrderDesk(Actor):
             if cap != bracket.held_cap:
                 bracket.held_cap = cap
                 self.dirty[entry_id] = None
+
+    def record_release(self, bracket: Bracket, reason: str, *, exit: str | None = None) -> None:
+        """Record that the router let go of ``bracket`` (or of its ``exit`` only), before any
+        cancel it sets off goes (the journal keeps records in order): a restart must not
+        take it up again (:mod:`engine.orders.rebuild`)."""
+        now = self.ctx.now_ns()
+        entry = bracket.entry
+        self.ctx.send(
+            self.config.journal,
+            BracketReleased(
+                ts_event=now,
+                ts_init=now,
+                client_order_id=bracket.entry_id,
+                instrument=entry.instrument,
+                strategy=entry.strategy,
+                reason=reason,
+                exit=exit,
+            ),
+        )
 
     def reducing_units(self, instrument: str, side: OrderSide) -> int:
         """Units the instrument's live reduce-only orders on ``side`` may still close."""

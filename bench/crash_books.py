@@ -58,39 +58,16 @@ def broker_book(path: Path) -> Book:
     with read_only(path) as db:
         if not _has_table(db, "paper_orders"):
             return Book("broker")
-        orders = {
-            row[0]: Order(
-                client_order_id=row[0],
-                instrument=row[1],
-                side=row[2],
-                quantity=row[3],
-                status=row[4],
-                filled_qty=row[5],
-                created_ns=row[6],
-                seq=row[7],
-                venue_order_id=row[8],
-            )
-            for row in db.execute(
-                "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
-                "ts_created, seq, venue_order_id FROM paper_orders ORDER BY seq"
-            )
-        }
-        fills = [
-            Fill(
-                trade_id=row[0],
-                client_order_id=row[1],
-                instrument=row[2],
-                side=row[3],
-                quantity=row[4],
-                price=Decimal(row[5]),
-                fee=Decimal(row[6]),
-                ts_ns=row[7],
-            )
-            for row in db.execute(
-                "SELECT trade_id, client_order_id, instrument, side, quantity, price, fee, "
-                "ts_event FROM paper_fills ORDER BY trade_id"
-            )
-        ]
+        orders = _orders(
+            db,
+            "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
+            "ts_created, seq, venue_order_id FROM paper_orders ORDER BY seq",
+        )
+        fills = _fills(
+            db,
+            "SELECT trade_id, client_order_id, instrument, side, quantity, price, fee, "
+            "ts_event FROM paper_fills ORDER BY trade_id",
+        )
         positions = {
             row[0]: int(row[1])
             for row in db.execute("SELECT instrument, quantity FROM paper_positions")
@@ -111,39 +88,17 @@ def journal_book(path: Path, starting_cash: Decimal) -> Book:
     with read_only(path) as db:
         if not _has_table(db, "orders"):
             return Book("journal", cash=starting_cash)
-        orders = {
-            row[0]: Order(
-                client_order_id=row[0],
-                instrument=row[1],
-                side=row[2],
-                quantity=row[3],
-                status=row[4],
-                filled_qty=row[5],
-                created_ns=row[6],
-                seq=row[6],
-                venue_order_id=row[7],
-            )
-            for row in db.execute(
-                "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
-                "ts_created, venue_order_id FROM orders ORDER BY ts_created"
-            )
-        }
-        fills = [
-            Fill(
-                trade_id=row[0],
-                client_order_id=row[1],
-                instrument=row[2],
-                side=row[3],
-                quantity=row[4],
-                price=Decimal(row[5]),
-                fee=Decimal(row[6]),
-                ts_ns=row[7],
-            )
-            for row in db.execute(
-                "SELECT trade_id, client_order_id, instrument, side, last_qty, last_price, "
-                "fee, ts_event FROM fills ORDER BY id"
-            )
-        ]
+        orders = _orders(
+            db,
+            # The journal has no sequence of its own: the creation time stands for it.
+            "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
+            "ts_created, ts_created, venue_order_id FROM orders ORDER BY ts_created",
+        )
+        fills = _fills(
+            db,
+            "SELECT trade_id, client_order_id, instrument, side, last_qty, last_price, "
+            "fee, ts_event FROM fills ORDER BY id",
+        )
     positions, cash = netted(fills, starting_cash)
     return Book(
         "journal",
@@ -221,3 +176,40 @@ def api_book(positions: Mapping[str, Any]) -> Book:
 def open_ids(book: Book) -> frozenset[str]:
     """The ids of ``book``'s orders that may still fill."""
     return frozenset(o.client_order_id for o in book.orders.values() if o.status in OPEN_STATUSES)
+
+
+def _orders(db: sqlite3.Connection, query: str) -> dict[str, Order]:
+    """Orders by client order id from ``query``'s rows: id, instrument, side, quantity,
+    status, filled quantity, created (ns), sequence, venue order id."""
+    return {
+        row[0]: Order(
+            client_order_id=row[0],
+            instrument=row[1],
+            side=row[2],
+            quantity=row[3],
+            status=row[4],
+            filled_qty=row[5],
+            created_ns=row[6],
+            seq=row[7],
+            venue_order_id=row[8],
+        )
+        for row in db.execute(query)
+    }
+
+
+def _fills(db: sqlite3.Connection, query: str) -> list[Fill]:
+    """Fills from ``query``'s rows: trade id, order id, instrument, side, quantity, price,
+    fee, time (ns)."""
+    return [
+        Fill(
+            trade_id=row[0],
+            client_order_id=row[1],
+            instrument=row[2],
+            side=row[3],
+            quantity=row[4],
+            price=Decimal(row[5]),
+            fee=Decimal(row[6]),
+            ts_ns=row[7],
+        )
+        for row in db.execute(query)
+    ]
