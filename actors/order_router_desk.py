@@ -249,6 +249,8 @@ class OrderDesk(Actor):
             self.memory.last_modify[client_order_id] = (
                 request if earlier is None else merge_modifies(earlier, request)
             )
+            # Recorded as it goes: the journal's order carries the figures last asked.
+            self.ctx.send(self.config.journal, request)
             self._call("modify", client_order_id, self.client.modify, request)
         else:
             self._call("cancel", client_order_id, self.client.cancel, request)

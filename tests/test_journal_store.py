@@ -33,6 +33,7 @@ from engine.messages.risk import RiskCode, RiskDenied
 from engine.messages.runtime import TradingState, TradingStateChanged
 from engine.messages.trading import (
     CancelOrder,
+    ModifyOrder,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -877,3 +878,26 @@ def test_the_writer_refuses_what_it_cannot_work_with(db: Database, tmp_path: Pat
         JournalWriter(db, stall_after_ns=0)
     with Database("sqlite+aiosqlite://") as memory, pytest.raises(ValueError, match="SQLite file"):
         JournalWriter(memory)
+
+
+def test_an_order_grown_by_a_modify_is_filled_only_at_its_new_quantity(
+    db: Database, writer: JournalWriter, reader: JournalReader
+) -> None:
+    """The crash suite: a stop placed for 82 and grown to 84 was FILLED in the journal at 82
+    while the venue had 2 units still working (the journal kept no modifies)."""
+    grow = ModifyOrder(
+        ts_event=T0 + 1,
+        ts_init=T0 + 1,
+        client_order_id="o1",
+        instrument=INFY,
+        strategy="sma",
+        quantity=12,
+        reason="bracket stop",
+    )
+    write_all(writer, [order("o1"), accepted("o1"), grow, fill("t1", qty=10)])
+
+    [still_open] = db.call(reader.orders_open())
+    assert (still_open.status, still_open.filled_qty) == (OrderStatus.PARTIALLY_FILLED, 10)
+
+    write_all(writer, [fill("t2", qty=2)])
+    assert db.call(reader.orders_open()) == []

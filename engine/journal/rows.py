@@ -25,7 +25,10 @@ record                                 rows
                                        FILLED or FILLED. A ``trade_id`` already recorded
                                        changes nothing (a fill is recorded once, whoever
                                        sends it)
-``CancelOrder``, ``ModifyOrder``,      ``order_events`` of their order
+``ModifyOrder``                        ``order_events``; the order's quantity and prices
+                                       become the ones asked (the router records each
+                                       modify it sends)
+``CancelOrder``,                       ``order_events`` of their order
 ``OrderStatusReport`` (with an id),
 ``BracketReleased``                    (the bracket's entry)
 ``ClosePosition``                      ``order_events`` of each of its orders (before they
@@ -320,6 +323,19 @@ class _Batch:
     def order_command(self, prepared: Prepared) -> None:
         self.event(prepared.record.client_order_id, prepared)
 
+    def modify_order(self, prepared: Prepared) -> None:
+        modify: ModifyOrder = prepared.record
+        self.event(modify.client_order_id, prepared)
+        row = self.order(modify.client_order_id)
+        if row is None:
+            return
+        if modify.quantity is not None:
+            row["quantity"] = modify.quantity
+        if modify.price is not None:
+            row["price"] = _text(modify.price)
+        if modify.trigger_price is not None:
+            row["trigger_price"] = _text(modify.trigger_price)
+
     def close_position(self, prepared: Prepared) -> None:
         close: ClosePosition = prepared.record
         for order in close.orders:
@@ -450,7 +466,7 @@ _HANDLERS: dict[type, Callable[[_Batch, Prepared], None]] = {
     SubmitBracket: _Batch.submit_bracket,
     OrderFilled: _Batch.order_filled,
     CancelOrder: _Batch.order_command,
-    ModifyOrder: _Batch.order_command,
+    ModifyOrder: _Batch.modify_order,
     BracketReleased: _Batch.order_command,
     ClosePosition: _Batch.close_position,
     OrderStatusReport: _Batch.status_report,

@@ -34,6 +34,9 @@ _IN_CHUNK = 500
 """Ids per ``IN (...)`` list: far below SQLite's bound on variables."""
 
 ORDER_STATE_COLUMNS = (
+    "quantity",
+    "price",
+    "trigger_price",
     "status",
     "filled_qty",
     "filled_notional",
