@@ -31,7 +31,7 @@ from engine.context import Context, Timer
 from engine.execution_client import ExecutionClient
 from engine.messages.feed import ticks_topic
 from engine.messages.journal import WriteAhead, Written
-from engine.messages.orders import TOPIC_FILLS, TOPIC_ORDERS, BracketReleased
+from engine.messages.orders import TOPIC_FILLS, TOPIC_ORDERS, BracketReduced, BracketReleased
 from engine.messages.trading import (
     CancelOrder,
     ModifyOrder,
@@ -431,19 +431,52 @@ class OrderDesk(Actor):
         if not ids:
             return
         held = self.memory.positions.get(instrument, 0)
+        brackets = [
+            self.memory.brackets[entry_id]
+            for entry_id in ids
+            if not self.memory.brackets[entry_id].released
+        ]
+        for long in (True, False):
+            # Units this side holds; the brackets of the other side hold none.
+            owned = max(held, 0) if long else max(-held, 0)
+            side = [b for b in brackets if b.long == long]
+            excess = sum(max(b.open_qty, 0) for b in side) - owned
+            for bracket in reversed(side):  # the newest give up units first
+                if excess <= 0:
+                    break
+                given = min(excess, max(bracket.open_qty, 0))
+                if given:
+                    excess -= given
+                    bracket.closed_elsewhere += given
+                    self.record_reduction(bracket)
+                    self.dirty[bracket.entry_id] = None
         closing_side = OrderSide.SELL if held > 0 else OrderSide.BUY
         # Reduce-only orders (the trader's exits, a close) go first: the brackets yield.
         left = max(0, abs(held) - self.reducing_units(instrument, closing_side))
-        for entry_id in ids:
-            bracket = self.memory.brackets[entry_id]
-            if bracket.released:
-                continue
+        for bracket in brackets:
             same_side = held != 0 and (held > 0) == bracket.long
             cap = min(max(bracket.open_qty, 0), left) if same_side else 0
             left -= cap
             if cap != bracket.held_cap:
                 bracket.held_cap = cap
-                self.dirty[entry_id] = None
+                self.dirty[bracket.entry_id] = None
+
+    def record_reduction(self, bracket: Bracket) -> None:
+        """Record what other orders closed of ``bracket`` (its total), before its exits
+        shrink (:class:`~engine.messages.orders.BracketReduced`)."""
+        now = self.ctx.now_ns()
+        entry = bracket.entry
+        self.ctx.send(
+            self.config.journal,
+            BracketReduced(
+                ts_event=now,
+                ts_init=now,
+                client_order_id=bracket.entry_id,
+                instrument=entry.instrument,
+                strategy=entry.strategy,
+                closed_elsewhere=bracket.closed_elsewhere,
+            ),
+        )
 
     def record_release(self, bracket: Bracket, reason: str, *, exit: str | None = None) -> None:
         """Record that the router let go of ``bracket`` (or of its ``exit`` only), before any

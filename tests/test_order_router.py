@@ -1300,9 +1300,21 @@ def test_the_traders_exit_shrinks_the_brackets_stop_so_both_never_sell_more_than
     desk.wait_status("manual:2", OrderStatus.FILLED)
     driver.settle()
     assert venue_qty(desk, STOP) == 6  # 6 held, 6 covered
+    # The trader buys 5 of their own: the bracket gave up the 4 for good, its stop stays 6.
+    buy_back = msgspec.structs.replace(
+        manual_sell("manual:3", 5, price=None), side=OrderSide.BUY, reduce_only=False
+    )
+    submitted(desk, buy_back)
+    desk.wait(lambda: desk.venue.order("manual:3") is not None, "the buy sent")
+    desk.venue.fill("manual:3", price="99.00")
+    desk.wait_status("manual:3", OrderStatus.FILLED)
+    driver.settle()
+    assert venue_qty(desk, STOP) == 6
+    assert [type(m).__name__ for m in desk.book.noted].count("BracketReduced") == 1
     desk.venue.fill(STOP, price="98.00")
     desk.wait_status(STOP, OrderStatus.FILLED)
-    assert desk.venue.positions() == []  # flat, not short
+    # The stop sold the bracket's 6; the trader's 5 stay theirs.
+    assert [p.quantity for p in desk.venue.positions()] == [5]
 
 
 def test_a_reduce_only_order_after_the_stop_filled_is_cut_to_what_is_held(

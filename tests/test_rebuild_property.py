@@ -66,6 +66,8 @@ steps = st.one_of(
     st.tuples(st.just("venue cancels"), st.integers(0, 9), st.sampled_from(["stop", "target"])),
     st.tuples(st.just("close"), st.sampled_from(STRATEGIES)),
     st.tuples(st.just("fill closes")),
+    st.tuples(st.just("trader sells"), st.integers(1, 8)),
+    st.tuples(st.just("trader buys"), st.integers(1, 8)),
     st.tuples(st.just("cancel all")),
 )
 
@@ -170,6 +172,28 @@ class Session:
                 only_strategy=step[1],
             )
             self.driver.runtime.ask("router", close)
+        elif kind in ("trader sells", "trader buys"):
+            self.closes += 1
+            selling = kind == "trader sells"
+            held = self.memory.positions.get(INFY, 0)
+            if selling and held <= 0:
+                return
+            order = SubmitOrder(
+                ts_event=self.now(),
+                ts_init=self.now(),
+                client_order_id=f"manual:{self.closes}",
+                instrument=INFY,
+                side=OrderSide.SELL if selling else OrderSide.BUY,
+                order_type=OrderType.MARKET,
+                quantity=step[1],
+                strategy="manual",
+                correlation_id=f"manual:{self.closes}",
+                reduce_only=selling,
+            )
+            self.driver.runtime.ask("router", order)
+            self.driver.settle()
+            if order.client_order_id in venue.working():
+                venue.fill(order.client_order_id, None, "100.00")
         elif kind == "fill closes":
             for client_order_id in venue.working():
                 if client_order_id.endswith(":exit"):
@@ -260,6 +284,28 @@ def test_the_bracket_an_exit_signal_closed_is_not_taken_up_again(tmp_path: Path)
         assert session.memory.positions.get(INFY, 0) == 0
         book = session.rebuilt()
         assert book.brackets == {} and book.live == []
+        check(session, book)
+    finally:
+        session.close()
+
+
+def test_units_the_trader_sold_stay_given_up_after_a_restart(tmp_path: Path) -> None:
+    """The crash suite: a bracket whose units a trader's sell closed took them up again after
+    a restart (its open units counted from its own legs only), and placed ``stop.2`` on units
+    the trader bought back later."""
+    session = Session(tmp_path / "troupe.db")
+    try:
+        for step in [
+            ("bracket", "sma", 10, True),
+            ("fill entry", 0, 10),
+            ("trader sells", 4),
+            ("trader buys", 4),
+        ]:
+            session.apply(step)
+        [bracket] = session.memory.brackets.values()
+        assert (bracket.open_qty, bracket.closed_elsewhere) == (6, 4)
+        book = session.rebuilt()
+        assert book.brackets[bracket.entry_id].open_qty == 6
         check(session, book)
     finally:
         session.close()

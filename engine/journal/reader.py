@@ -44,7 +44,12 @@ from engine.journal.views import OPEN_STATUSES, AuditEntry, CommandEntry, Journa
 from engine.messages.account import AccountChanged
 from engine.messages.base import Message
 from engine.messages.catalogue import decode
-from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
+from engine.messages.orders import (
+    BracketReduced,
+    BracketReleased,
+    ClosePosition,
+    SubmitBracket,
+)
 from engine.messages.ranking import SignalsRanked
 from engine.messages.risk import RiskDenied
 from engine.messages.runtime import TradingStateChanged
@@ -71,6 +76,7 @@ _ORDER = msgspec.json.Decoder(SubmitOrder)
 _BRACKET = msgspec.json.Decoder(SubmitBracket)
 _CLOSE = msgspec.json.Decoder(ClosePosition)
 _RELEASED = msgspec.json.Decoder(BracketReleased)
+_REDUCED = msgspec.json.Decoder(BracketReduced)
 _STATE = msgspec.json.Decoder(TradingStateChanged)
 _SIGNAL = msgspec.json.Decoder(Signal | TradeIntent)
 _RANKING = msgspec.json.Decoder(SignalsRanked)
@@ -179,6 +185,7 @@ class JournalReader:
                 sign = 1 if side == OrderSide.BUY.value else -1
                 positions[instrument] = positions.get(instrument, 0) + sign * int(quantity)
             released, released_exits = await _released(conn, set(brackets))
+            closed_elsewhere = await _closed_elsewhere(conn, set(brackets))
             cancels_asked = await _cancels_asked(
                 conn, {o.client_order_id for group in grouped.values() for o in group}
             )
@@ -196,6 +203,8 @@ class JournalReader:
                     kept.append(command)
                 continue
             held = sum(signed(f) for o in group for f in by_order.get(o.client_order_id, []))
+            elsewhere = closed_elsewhere.get(entry_id, 0)
+            held -= elsewhere if command.entry.side is OrderSide.BUY else -elsewhere
             if held != 0 or any(o.open for o in group):
                 kept.append(command)
         kept_ids = {command.entry.client_order_id for command in kept}
@@ -210,6 +219,11 @@ class JournalReader:
             positions={i: q for i, q in sorted(positions.items()) if q},
             released={entry_id for entry_id in kept_ids if entry_id in released},
             released_exits={cid for cid in released_exits if cid in chosen},
+            closed_elsewhere={
+                entry_id: units
+                for entry_id, units in closed_elsewhere.items()
+                if entry_id in kept_ids
+            },
             cancels_asked={cid for cid in cancels_asked if cid in chosen},
             closes=closes,
         )
@@ -535,6 +549,22 @@ async def _released(conn: AsyncConnection, entry_ids: set[str]) -> tuple[set[str
             else:
                 exits.add(released.exit)
     return whole, exits
+
+
+async def _closed_elsewhere(conn: AsyncConnection, entry_ids: set[str]) -> dict[str, int]:
+    """Per bracket of ``entry_ids``, the units other orders closed (its last
+    ``BracketReduced``)."""
+    found: dict[str, int] = {}
+    kind = order_events.c.kind == BracketReduced.__name__
+    for chunk in _chunks(entry_ids):
+        query = (
+            select(order_events.c.client_order_id, order_events.c.event)
+            .where(kind, order_events.c.client_order_id.in_(chunk))
+            .order_by(order_events.c.id)
+        )
+        for entry_id, event in await conn.execute(query):
+            found[str(entry_id)] = _REDUCED.decode(event).closed_elsewhere
+    return found
 
 
 async def _cancels_asked(conn: AsyncConnection, client_order_ids: set[str]) -> set[str]:

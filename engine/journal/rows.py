@@ -30,7 +30,7 @@ record                                 rows
                                        modify it sends)
 ``CancelOrder``,                       ``order_events`` of their order
 ``OrderStatusReport`` (with an id),
-``BracketReleased``                    (the bracket's entry)
+``BracketReleased``, ``BracketReduced`` (the bracket's entry)
 ``ClosePosition``                      ``order_events`` of each of its orders (before they
                                        are recorded as orders: the close is pending until
                                        then)
@@ -82,7 +82,12 @@ from engine.journal.tables import (
 from engine.messages.account import AccountChanged
 from engine.messages.base import Message
 from engine.messages.catalogue import encode
-from engine.messages.orders import BracketReleased, ClosePosition, SubmitBracket
+from engine.messages.orders import (
+    BracketReduced,
+    BracketReleased,
+    ClosePosition,
+    SubmitBracket,
+)
 from engine.messages.ranking import SignalsRanked
 from engine.messages.risk import RiskDenied
 from engine.messages.trading import (
@@ -468,6 +473,7 @@ _HANDLERS: dict[type, Callable[[_Batch, Prepared], None]] = {
     CancelOrder: _Batch.order_command,
     ModifyOrder: _Batch.modify_order,
     BracketReleased: _Batch.order_command,
+    BracketReduced: _Batch.order_command,
     ClosePosition: _Batch.close_position,
     OrderStatusReport: _Batch.status_report,
     PositionChanged: _Batch.position,

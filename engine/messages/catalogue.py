@@ -29,6 +29,7 @@ from engine.messages.feed import (
 from engine.messages.journal import JournalHealthChanged
 from engine.messages.market import Bar, QuoteTick, TickBatch, TradeTick
 from engine.messages.orders import (
+    BracketReduced,
     BracketReleased,
     CancelAllOrders,
     ClosePosition,
@@ -125,6 +126,7 @@ CATALOGUE: tuple[type[Message], ...] = (
     OrderExpired,
     OrderFilled,
     BracketReleased,
+    BracketReduced,
     PositionChanged,
     AccountChanged,
     # the journal

@@ -96,3 +96,16 @@ class BracketReleased(Event, frozen=True, kw_only=True):
     exit: str | None = None
     """Only this exit order of the bracket (the user canceled it: the bracket leaves that
     exit to the user, and manages the rest)."""
+
+
+class BracketReduced(Event, frozen=True, kw_only=True):
+    """Other orders (a trader's exit) closed some of a bracket's units: the instrument holds
+    fewer than the brackets opened, so the newest brackets give up the difference for good
+    (their exits never sell units the position no longer holds, nor units bought later by
+    someone else). ``closed_elsewhere`` is the bracket's total so far (a restart takes the
+    last one recorded); ``client_order_id`` is the entry's."""
+
+    client_order_id: str
+    instrument: str
+    strategy: str
+    closed_elsewhere: int

@@ -41,10 +41,12 @@ an exit order filled in full and more is open  a further order for the role (``:
 the user cancels an exit                       that exit is left to the user (not re-placed)
 the user moves the stop                        it stays there (a ``stop_pct`` stop is no
                                                longer moved by later entry fills)
-other orders (the trader's manual sells)       the exits shrink to what is left of the
-reduce the instrument's position below the     position (:attr:`Bracket.held_cap`, set by
-bracket's open quantity                        the router): an exit never sells more than is
-                                               held, so it never opens a reverse position
+other orders (the trader's manual sells)       the newest brackets give those units up for
+reduce the instrument's position below the     good (:attr:`Bracket.closed_elsewhere`); while
+brackets' open quantity, or a reduce-only      such an order works, the exits shrink to what
+order works                                    it leaves (:attr:`Bracket.held_cap`): an exit
+                                               never sells more than is held, so it never
+                                               opens a reverse position
 CancelAllOrders, ClosePosition (an exit        the bracket is released: nothing more is placed
 signal, the kill switch, the square-off)       or moved; the router cancels its orders
                                                (:mod:`engine.orders.closing`)
@@ -151,6 +153,9 @@ class Bracket:
         ]
         self.close_slot: ExitSlot | None = None
         self._legs: dict[str, tuple[ExitSlot, LegOrder]] = {}
+        self.closed_elsewhere = 0
+        """Units of its position other orders closed (a trader's exit): given up for good
+        (:class:`~engine.messages.orders.BracketReduced`)."""
         self.held_cap: int | None = None
         """At most this many of its open units are still held at the venue (the router
         sets it from the instrument's position, shared oldest bracket first): other orders
@@ -160,9 +165,9 @@ class Bracket:
 
     @property
     def open_qty(self) -> int:
-        """Units the entry filled that no exit has closed yet."""
+        """Units the entry filled that no exit (nor another order) has closed yet."""
         exited = sum(slot.filled for slot in self._slots(with_close=True))
-        return self.entry_filled - exited
+        return self.entry_filled - exited - self.closed_elsewhere
 
     @property
     def entry_avg_price(self) -> Decimal | None:

@@ -31,6 +31,8 @@ a bracket the router released (its             restored released: its orders sti
 ``BracketReleased``: a close or a cancel-all    asked about, nothing is placed or moved for
 took over) with an order not ended              it; released with every order ended, it is
                                                 not restored at all
+a bracket some of whose units other orders     restored with those units given up
+closed (``BracketReduced``)                     (:attr:`Bracket.closed_elsewhere`)
 a ``ClosePosition`` recorded whose orders were  restored as waiting: its instrument's orders
 never recorded (the close waited for the        (of its strategy) are canceled again, then
 cancels it had sent)                            its orders go, never beyond the position
@@ -85,6 +87,9 @@ class RouterRebuild:
     cancel-all took over: a ``BracketReleased`` was recorded)."""
     released_exits: set[str] = field(default_factory=set)
     """Exit orders in :attr:`orders` the user canceled: the bracket left them to the user."""
+    closed_elsewhere: dict[str, int] = field(default_factory=dict)
+    """Per bracket in :attr:`brackets`, the units other orders closed (its last
+    ``BracketReduced``)."""
     cancels_asked: set[str] = field(default_factory=set)
     """Orders in :attr:`orders` the router asked to cancel (a ``CancelOrder`` recorded): an
     exit that ended CANCELED without one was canceled by the venue."""
@@ -164,6 +169,7 @@ def restore_book(
     for entry_id, bracket in brackets.items():
         if entry_id in rebuild.released:
             bracket.release()  # before its legs are told: their ends are not its business
+        bracket.closed_elsewhere = rebuild.closed_elsewhere.get(entry_id, 0)
         _restore_bracket(bracket, orders, journaled, fills, rebuild)
         alerts.extend(bracket.alerts)
         bracket.alerts.clear()
