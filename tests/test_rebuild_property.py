@@ -175,8 +175,7 @@ class Session:
         elif kind in ("trader sells", "trader buys"):
             self.closes += 1
             selling = kind == "trader sells"
-            held = self.memory.positions.get(INFY, 0)
-            if selling and held <= 0:
+            if selling and self.memory.positions.get(INFY, 0) <= 0:
                 return
             order = SubmitOrder(
                 ts_event=self.now(),
