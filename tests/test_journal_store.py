@@ -901,3 +901,24 @@ def test_an_order_grown_by_a_modify_is_filled_only_at_its_new_quantity(
 
     write_all(writer, [fill("t2", qty=2)])
     assert db.call(reader.orders_open()) == []
+
+
+def test_a_shrink_that_came_after_the_fill_leaves_the_filled_quantity(
+    db_path: Path, writer: JournalWriter, reader: JournalReader, db: Database
+) -> None:
+    """The crash suite: a stop shrunk from 65 to 59 by a modify the venue got after it had
+    filled all 65 read "65 filled of 59 ordered" in the journal."""
+    shrink = ModifyOrder(
+        ts_event=T0 + 2,
+        ts_init=T0 + 2,
+        client_order_id="o1",
+        instrument=INFY,
+        strategy="sma",
+        quantity=6,
+        reason="bracket stop",
+    )
+    write_all(writer, [order("o1"), accepted("o1"), shrink, fill("t1", qty=10)])
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        row = conn.execute("SELECT quantity, filled_qty, status FROM orders").fetchone()
+    assert row == (10, 10, "FILLED")

@@ -322,6 +322,9 @@ class _Batch:
         row["ts_updated"] = max(row["ts_updated"], fill.ts_event)
         if not row["venue_order_id"]:
             row["venue_order_id"] = fill.venue_order_id
+        # A modify recorded as asked may have reached the venue after the order filled: the
+        # venue's fills prove the quantity it held.
+        row["quantity"] = max(row["quantity"], filled)
         full = filled >= row["quantity"]
         _advance(row, OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED)
 
