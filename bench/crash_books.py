@@ -127,6 +127,19 @@ class AuditFacts:
         return kept[-1] if kept else "ACTIVE"
 
 
+def closes_taken(path: Path) -> frozenset[str]:
+    """Client order ids of the orders of every ``ClosePosition`` the journal at ``path``
+    recorded: a close the router took (an exit signal, a square-off, the kill switch) that a
+    restart sends if the process died before it went."""
+    with read_only(path) as db:
+        if not _has_table(db, "order_events"):
+            return frozenset()
+        rows = db.execute(
+            "SELECT DISTINCT client_order_id FROM order_events WHERE kind = 'ClosePosition'"
+        )
+        return frozenset(str(row[0]) for row in rows)
+
+
 def audit_facts(path: Path) -> AuditFacts:
     """The reconciliation reports and trading-state changes in the journal at ``path``."""
     with read_only(path) as db:

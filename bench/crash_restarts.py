@@ -70,6 +70,9 @@ class KillSnapshot:
     """The journal's orders that may still fill, at the kill."""
     api_open: frozenset[str] = frozenset()
     """``GET orders?status=open`` just before the kill (empty when it did not answer)."""
+    closes_taken: frozenset[str] = frozenset()
+    """Orders of the closes the journal recorded at the kill (``ClosePosition``): taken by
+    the engine before the kill, sent by a restart if they had not gone yet."""
     state: str = "ACTIVE"
     """The journal's last persisting ``TradingStateChanged`` at the kill."""
     api_state: str | None = None
@@ -168,6 +171,8 @@ def role_of(order: Order, before: KillSnapshot, life: Incarnation) -> Role:
         return Role.NEW_DECISION
     if order_id in before.journal_open or order_id in before.api_open:
         return Role.ASKED_AGAIN
+    if order_id in before.closes_taken:
+        return Role.ASKED_AGAIN  # a close decided before the kill, sent after it
     if parsed.kind is not OrderKind.BRACKET_EXIT or parsed.entry_id is None:
         return Role.UNEXPLAINED
     entry_id = parsed.entry_id

@@ -38,6 +38,7 @@ from bench.crash_books import (
     api_book,
     audit_facts,
     broker_book,
+    closes_taken,
     journal_book,
     open_ids,
 )
@@ -403,6 +404,7 @@ class Verdicts:
             journal_orders=frozenset(journal.orders),
             journal_open=open_ids(journal),
             api_open=life.api_open,
+            closes_taken=closes_taken(self.journal_path),
             state=facts.state(),
             api_state=life.api_state_at_stop,
             signal=life.signal,

@@ -4,6 +4,7 @@ closed bracket re-placed by a restart...), so the checkers themselves can fail."
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
@@ -413,6 +414,21 @@ def test_an_order_open_in_the_journal_at_the_kill_may_be_sent_again() -> None:
 
     assert verdict.violations == []
     assert verdict.placed_by_restart == [recorded]
+
+
+def test_a_close_the_journal_took_before_the_kill_may_be_sent_after_it() -> None:
+    """The router records each ``ClosePosition`` as it takes it; a restart sends one that had
+    not gone when the process died (the kill switch's closes, an exit signal's)."""
+    close_id = f"flatten:{1500 * SECOND}:{INFY}"
+    taken = dataclasses.replace(
+        snapshot(OPEN_ORDERS, OPEN_FILLS), closes_taken=frozenset({close_id})
+    )
+    untaken = snapshot(OPEN_ORDERS, OPEN_FILLS)
+    sent = order(close_id, "SELL", 10, SPAWN + SECOND, seq=3, instrument=INFY)
+    after = broker([*OPEN_ORDERS, sent], OPEN_FILLS)
+
+    assert judge_life(taken, life(), after).violations == []
+    assert kinds(judge_life(untaken, life(), after).violations) == ["unexplained_order"]
 
 
 def test_a_decision_from_before_the_kill_sent_late_is_unexplained() -> None:
