@@ -219,10 +219,9 @@ class Journal(Actor):
             send = self.ctx.send  # thread-safe: called from the writer's thread
             waiting = _Answer(key, reply_to, self.ctx.now_ns() + round(self.write_timeout_s * 1e9))
             self.waiting.append(waiting)
-            claim = self._claim
 
             def answer(error: str | None) -> None:
-                if claim(waiting):
+                if waiting.claim():
                     send(reply_to, _written(key, error))
 
             self.writer.append_then(request.record, answer)
@@ -239,10 +238,6 @@ class Journal(Actor):
             self.ctx.log.error("write-ahead failed", key=key, reply_to=reply_to, error=error)
         self.ctx.send(reply_to, _written(key, error))
 
-    def _claim(self, answer: _Answer) -> bool:
-        """True for the one caller that sends ``answer`` (any thread)."""
-        return answer.claim()
-
     def _answer_late_ones(self) -> None:
         """Answer ``ok=False`` the write-aheads past ``write_timeout_s``; their records stay
         queued and are written once the journal can write."""
@@ -251,7 +246,7 @@ class Journal(Actor):
         error = ""
         while waiting and (waiting[0].sent or waiting[0].deadline_ns <= now):
             late = waiting.popleft()
-            if not self._claim(late):
+            if not late.claim():
                 continue
             if not error:
                 error = f"TimeoutError: {self.writer.timeout_message(self.write_timeout_s)}"

@@ -36,6 +36,7 @@ from engine.messages.orders import TOPIC_ORDERS
 from engine.spec import ActorSpec, SupervisorSpec
 from engine.store import Database
 from engine.testing import MILLISECOND, SECOND, ActorHarness, Capture, Driver
+from tests import test_journal
 from tests.test_journal import ROUTER, Probe, durable, write_ahead
 from tests.test_journal_store import (
     T0,
@@ -91,18 +92,10 @@ FAULT_ERRORS = {
 }
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "journal.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{db_path}")
-    try:
-        yield database
-    finally:
-        database.close()
+# tests.test_journal's fixtures, bound here so that pytest finds them (an import alone would
+# read as unused, and each parameter named after it as a redefinition).
+db_path = test_journal.db_path
+db = test_journal.db
 
 
 @pytest.fixture

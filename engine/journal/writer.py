@@ -218,7 +218,6 @@ class JournalWriter:
         # Health (module docstring), all under self._cond.
         self._in_flight_since: int | None = None  # monotonic ns: the batch's oldest record
         self._fault: str | None = None  # the last attempt failed with this database fault
-        self._fault_since_ns = 0  # wall ns: the first attempt of this fault
         self._stalled = False  # an episode is open: the journal cannot write
         self._stall_since_ns: int | None = None  # wall ns: the latest episode's start
         self._stall_reason = ""  # the latest episode's reason
@@ -371,9 +370,7 @@ class JournalWriter:
         now = time.monotonic_ns()
         wall = time.time_ns()
         with self._cond:
-            if self._fault is not None:
-                self._open_stall(self._fault_since_ns, f"cannot write: {self._fault}")
-            else:
+            if self._fault is None:  # (a fault opened its episode, which stays open meanwhile)
                 oldest = self._oldest_unwritten()
                 if oldest is not None and now - oldest >= self._stall_age_ns:
                     waited = now - oldest
@@ -619,10 +616,8 @@ class JournalWriter:
             with self._cond:
                 self._failed_transactions += 1
                 if is_database_fault(exc):
-                    if self._fault is None:
-                        self._fault_since_ns = time.time_ns()
                     self._fault = self._last_error = describe(exc)
-                    self._open_stall(self._fault_since_ns, f"cannot write: {self._fault}")
+                    self._open_stall(time.time_ns(), f"cannot write: {self._fault}")
                 else:  # the database works; it refused a record
                     self._fault = None
                     self._close_stall_if_over()
@@ -680,9 +675,7 @@ def is_database_fault(exc: BaseException) -> bool:
     corrupt (a bare ``DatabaseError``), SQLite's own ``InternalError``. Such a transaction is
     tried again; any other error (a constraint, a bug in a row, a record the database
     refuses) belongs to a record, which fails alone."""
-    cause: BaseException = exc
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        cause = exc.orig
+    cause = _cause(exc)
     return isinstance(cause, sqlite3.OperationalError | sqlite3.InternalError) or (
         type(cause) is sqlite3.DatabaseError
     )
@@ -704,10 +697,15 @@ def _settle(future: Future[None], error: BaseException | None) -> None:
 
 def describe(exc: BaseException) -> str:
     """One line for ``exc``: a database error by its driver's words, without the SQL."""
-    cause: BaseException = exc
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        cause = exc.orig
+    cause = _cause(exc)
     return f"{type(cause).__name__}: {cause}"
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The driver's own error behind ``exc`` (SQLAlchemy wraps it), else ``exc``."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return exc.orig
+    return exc
 
 
 def _sqlite_file(database: Database) -> tuple[str, bool]:
