@@ -88,7 +88,6 @@ from engine.orders.config import RouterConfig
 from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer, RouterCounts
 from engine.orders.exits import to_decimal
 from engine.orders.ids import ExitRole
-from engine.orders.order import TrackedOrder
 from engine.spec import ActorSpec
 
 __all__ = ["NAME", "OrderRouter", "RouterConfig", "RouterMemory", "order_router_spec"]
@@ -178,8 +177,7 @@ class OrderRouter(RecoverySide):
         working = self.reducing_units(instrument, order.side)
         units = closable(position, order.side, working)
         if units <= 0:
-            tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=None, role="order")
-            self.memory.track(tracked)
+            tracked = self.track_unsent(order)
             reason = (
                 f"nothing left to reduce: {instrument} position {position}, {working} units "
                 "already being closed"

@@ -56,7 +56,7 @@ class ClosingDesk(OrderDesk):
         for pending in self.memory.closing:
             if instrument is None or pending.instrument == instrument:
                 for order in pending.command.orders:
-                    tracked = self._track(order)
+                    tracked = self.track_unsent(order)
                     self.end_locally(tracked, OrderEventKind.CANCEL, f"{reason} (not sent)")
                     canceled.append(order.client_order_id)
             else:
@@ -93,9 +93,9 @@ class ClosingDesk(OrderDesk):
                 order=None if known_order is None else known_order.view(),
             )
         instrument = command.orders[0].instrument
-        # Recorded before anything is canceled (the journal keeps records in order): a
-        # restart finds the close still to send and the brackets it released.
-        self.ctx.send(self.config.journal, command)
+        # Recorded before anything is canceled: a restart finds the close still to send and
+        # the brackets it released.
+        self.record(command)
         waiting = self.cancel_everything(
             instrument, command.reason, send_stops=True, strategy=command.only_strategy
         )
@@ -195,13 +195,14 @@ class ClosingDesk(OrderDesk):
                 self.cap_brackets(instrument)
                 continue
             self.reject_locally(
-                self._track(order),
+                self.track_unsent(order),
                 f"nothing left to close: {instrument} position {position}, {working} units "
                 f"already being closed ({command.reason})",
             )
 
-    def _track(self, order: SubmitOrder) -> TrackedOrder:
-        """An order of a close that is not sent, kept so that its end is published and its
+    def track_unsent(self, order: SubmitOrder) -> TrackedOrder:
+        """An order the router ends without sending it (a close with nothing left, a
+        reduce-only order with nothing to reduce), kept so that its end is published and its
         id stays known."""
         tracked = TrackedOrder(order, self.ctx.now_ns(), bracket=None, role="order")
         self.memory.track(tracked)

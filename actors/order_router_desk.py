@@ -143,14 +143,15 @@ class OrderDesk(Actor):
 
     def _is_exit(self, order: TrackedOrder) -> bool:
         """A bracket's exit, or an order that only reduces the position the router holds."""
-        if order.bracket is not None and order.role != "entry":
-            return True
-        source = order.order
-        held = self.memory.positions.get(source.instrument, 0)
+        return (order.bracket is not None and order.role != "entry") or self.reduces(order.order)
+
+    def reduces(self, order: SubmitOrder) -> bool:
+        """Whether ``order`` only reduces the position the router holds."""
+        held = self.memory.positions.get(order.instrument, 0)
         return (
             held != 0
-            and (source.side is OrderSide.SELL) == (held > 0)
-            and source.quantity <= abs(held)
+            and (order.side is OrderSide.SELL) == (held > 0)
+            and order.quantity <= abs(held)
         )
 
     @handles(OrderWriteRetryDue)
@@ -250,7 +251,7 @@ class OrderDesk(Actor):
                 request if earlier is None else merge_modifies(earlier, request)
             )
             # Recorded as it goes: the journal's order carries the figures last asked.
-            self.ctx.send(self.config.journal, request)
+            self.record(request)
             self._call("modify", client_order_id, self.client.modify, request)
         else:
             self._call("cancel", client_order_id, self.client.cancel, request)
@@ -281,9 +282,8 @@ class OrderDesk(Actor):
             reason=reason,
         )
         if order.bracket is not None:
-            # Recorded before it goes (the journal keeps records in order): a restart must
-            # know that the router asked for this exit's end, not the venue.
-            self.ctx.send(self.config.journal, cancel)
+            # A restart must know that the router asked for this exit's end, not the venue.
+            self.record(cancel)
         if order.status is OrderStatus.NEW:
             self.memory.outbox.withdraw(client_order_id)
             self.end_locally(order, OrderEventKind.CANCEL, reason)
@@ -461,41 +461,35 @@ class OrderDesk(Actor):
                 bracket.held_cap = cap
                 self.dirty[bracket.entry_id] = None
 
+    def record(self, fact: Any) -> None:
+        """Send ``fact`` to the journal, nobody waiting for its commit. What a restart needs to
+        know: recorded before what it sets off (a cancel, a modify) goes, since the journal
+        keeps records in the order they came (:mod:`engine.orders.rebuild`)."""
+        self.ctx.send(self.config.journal, fact)
+
     def record_reduction(self, bracket: Bracket) -> None:
         """Record what other orders closed of ``bracket`` (its total), before its exits
         shrink (:class:`~engine.messages.orders.BracketReduced`)."""
-        now = self.ctx.now_ns()
-        entry = bracket.entry
-        self.ctx.send(
-            self.config.journal,
-            BracketReduced(
-                ts_event=now,
-                ts_init=now,
-                client_order_id=bracket.entry_id,
-                instrument=entry.instrument,
-                strategy=entry.strategy,
-                closed_elsewhere=bracket.closed_elsewhere,
-            ),
+        self.record(
+            BracketReduced(**self._about(bracket), closed_elsewhere=bracket.closed_elsewhere)
         )
 
     def record_release(self, bracket: Bracket, reason: str, *, exit: str | None = None) -> None:
-        """Record that the router let go of ``bracket`` (or of its ``exit`` only), before any
-        cancel it sets off goes (the journal keeps records in order): a restart must not
-        take it up again (:mod:`engine.orders.rebuild`)."""
+        """Record that the router let go of ``bracket`` (or of its ``exit`` only): a restart
+        must not take it up again."""
+        self.record(BracketReleased(**self._about(bracket), reason=reason, exit=exit))
+
+    def _about(self, bracket: Bracket) -> dict[str, Any]:
+        """The fields every record about a bracket carries."""
         now = self.ctx.now_ns()
         entry = bracket.entry
-        self.ctx.send(
-            self.config.journal,
-            BracketReleased(
-                ts_event=now,
-                ts_init=now,
-                client_order_id=bracket.entry_id,
-                instrument=entry.instrument,
-                strategy=entry.strategy,
-                reason=reason,
-                exit=exit,
-            ),
-        )
+        return {
+            "ts_event": now,
+            "ts_init": now,
+            "client_order_id": bracket.entry_id,
+            "instrument": entry.instrument,
+            "strategy": entry.strategy,
+        }
 
     def reducing_units(self, instrument: str, side: OrderSide) -> int:
         """Units the instrument's live reduce-only orders on ``side`` may still close."""

@@ -81,7 +81,6 @@ from engine.messages.reconciliation import TOPIC_RECONCILIATION, ReconciliationR
 from engine.messages.trading import (
     OrderAccepted,
     OrderRejected,
-    OrderSide,
     OrderStatus,
     OrderStatusReport,
     SubmitOrder,
@@ -139,7 +138,7 @@ class RecoverySide(VenueSide):
                 memory.active.setdefault(bracket.entry.instrument, {})[entry_id] = None
         for instrument in list(memory.active):
             self.cap_brackets(instrument)
-        for close in book.closes:
+        for close in data.closes:
             pending = PendingClose(close, set(self._closed_by(close)))
             memory.closing.append(pending)
             memory.closes_to_resume.append(pending)
@@ -483,7 +482,7 @@ class RecoverySide(VenueSide):
     def held_entry(self, order: SubmitOrder, *, entry: bool) -> RouterAnswer | None:
         """``None`` when ``order`` may go; else the refusal (published as ``OrderRejected``).
         ``entry``: a bracket's entry (always held); else held unless it reduces a position."""
-        if self.memory.reconciled or (not entry and self._reduces(order)):
+        if self.memory.reconciled or (not entry and self.reduces(order)):
             return None
         now = self.ctx.now_ns()
         self.ctx.log.warning("entry refused: not reconciled yet", order=order.client_order_id)
@@ -500,14 +499,6 @@ class RecoverySide(VenueSide):
             ),
         )
         return RouterAnswer(ok=False, reason=HOLD_REASON)
-
-    def _reduces(self, order: SubmitOrder) -> bool:
-        held = self.memory.positions.get(order.instrument, 0)
-        return (
-            held != 0
-            and (order.side is OrderSide.SELL) == (held > 0)
-            and order.quantity <= abs(held)
-        )
 
     # -- instruments -------------------------------------------------------------------------
 

@@ -305,7 +305,8 @@ def test_last_closes_are_each_instruments_newest_close_whatever_the_interval(
     ]
     db.call(store.write_bars(bars))
 
-    assert db.call(store.last_closes()) == {"NSE:INFY": 101.5, "NSE:TCS": 3500.0}
+    closes = store.last_closes(["NSE:INFY", "NSE:TCS"], ["1m", "5m"])
+    assert db.call(closes) == {"NSE:INFY": 101.5, "NSE:TCS": 3500.0}
 
 
 def test_market_data_starts_with_the_stored_last_prices(tmp_path: Path) -> None:

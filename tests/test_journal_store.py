@@ -880,20 +880,25 @@ def test_the_writer_refuses_what_it_cannot_work_with(db: Database, tmp_path: Pat
         JournalWriter(memory)
 
 
+def resize(coid: str, quantity: int, ts: int) -> ModifyOrder:
+    """The router's modify of a bracket's stop to ``quantity``."""
+    return ModifyOrder(
+        ts_event=ts,
+        ts_init=ts,
+        client_order_id=coid,
+        instrument=INFY,
+        strategy="sma",
+        quantity=quantity,
+        reason="bracket stop",
+    )
+
+
 def test_an_order_grown_by_a_modify_is_filled_only_at_its_new_quantity(
     db: Database, writer: JournalWriter, reader: JournalReader
 ) -> None:
     """The crash suite: a stop placed for 82 and grown to 84 was FILLED in the journal at 82
     while the venue had 2 units still working (the journal kept no modifies)."""
-    grow = ModifyOrder(
-        ts_event=T0 + 1,
-        ts_init=T0 + 1,
-        client_order_id="o1",
-        instrument=INFY,
-        strategy="sma",
-        quantity=12,
-        reason="bracket stop",
-    )
+    grow = resize("o1", 12, T0 + 1)
     write_all(writer, [order("o1"), accepted("o1"), grow, fill("t1", qty=10)])
 
     [still_open] = db.call(reader.orders_open())
@@ -908,15 +913,7 @@ def test_a_shrink_that_came_after_the_fill_leaves_the_filled_quantity(
 ) -> None:
     """The crash suite: a stop shrunk from 65 to 59 by a modify the venue got after it had
     filled all 65 read "65 filled of 59 ordered" in the journal."""
-    shrink = ModifyOrder(
-        ts_event=T0 + 2,
-        ts_init=T0 + 2,
-        client_order_id="o1",
-        instrument=INFY,
-        strategy="sma",
-        quantity=6,
-        reason="bracket stop",
-    )
+    shrink = resize("o1", 6, T0 + 2)
     write_all(writer, [order("o1"), accepted("o1"), shrink, fill("t1", qty=10)])
 
     with closing(sqlite3.connect(db_path)) as conn:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from actors.trading_control import NAME as TRADING
@@ -355,16 +356,13 @@ def test_a_clean_stop_and_start_reconciles_without_differences(kind: str, tmp_pa
 
 def exit_intent(now: int) -> TradeIntent:
     """The strategy's exit signal for the long (an exit-only SELL)."""
-    return TradeIntent(
-        ts_event=now,
-        ts_init=now,
-        strategy="sma",
-        instrument=INFY,
+    return msgspec.structs.replace(
+        intent(now),
         side=OrderSide.SELL,
-        strength=0.9,
+        stop=None,
+        target=None,
         exit_only=True,
         correlation_id="sma:NSE:INFY:1795000100:1",
-        score=1.0,
     )
 
 

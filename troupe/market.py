@@ -135,7 +135,8 @@ def market_data(config: TroupeConfig, runtime: Runtime) -> MarketData:
     if database is not None:
         # Right after a restart risk needs a last price before the feed's first trade: the
         # stored candles' last closes stand until then.
-        for instrument_id, close in database.call(CandleStore(database).last_closes()).items():
+        stored = CandleStore(database).last_closes([i.id for i in instruments], intervals)
+        for instrument_id, close in database.call(stored).items():
             prices.update(instrument_id, close)
     feed_config = FeedConfig(
         downstream=BAR_AGGREGATOR, stale_factor=market.stale_after, price_board=prices

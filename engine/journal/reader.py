@@ -21,6 +21,7 @@ equal to the ones recorded.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -184,11 +185,11 @@ class JournalReader:
             for instrument, side, quantity in await conn.execute(net):
                 sign = 1 if side == OrderSide.BUY.value else -1
                 positions[instrument] = positions.get(instrument, 0) + sign * int(quantity)
-            released, released_exits = await _released(conn, set(brackets))
-            closed_elsewhere = await _closed_elsewhere(conn, set(brackets))
-            cancels_asked = await _cancels_asked(
+            facts = await _bracket_facts(
                 conn, {o.client_order_id for group in grouped.values() for o in group}
             )
+            released, released_exits = facts.released, facts.released_exits
+            closed_elsewhere, cancels_asked = facts.closed_elsewhere, facts.cancels_asked
             closes = await _pending_closes(conn, since_ns)
         by_order: dict[str, list[OrderFilled]] = {}
         for fill in recorded:
@@ -531,53 +532,44 @@ def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
         yield ordered[start : start + _IN_CHUNK]
 
 
-async def _released(conn: AsyncConnection, entry_ids: set[str]) -> tuple[set[str], set[str]]:
-    """What the router released of the brackets ``entry_ids`` (``BracketReleased`` records):
-    the entry ids of the brackets released whole, and the ids of single exits released (the
-    user canceled them)."""
-    whole: set[str] = set()
-    exits: set[str] = set()
-    kind = order_events.c.kind == BracketReleased.__name__
-    for chunk in _chunks(entry_ids):
-        query = select(order_events.c.client_order_id, order_events.c.event).where(
-            kind, order_events.c.client_order_id.in_(chunk)
-        )
-        for entry_id, event in await conn.execute(query):
-            released = _RELEASED.decode(event)
-            if released.exit is None:
-                whole.add(str(entry_id))
-            else:
-                exits.add(released.exit)
-    return whole, exits
+@dataclass
+class _BracketFacts:
+    """What the router recorded about its brackets beyond their orders and fills."""
+
+    released: set[str] = field(default_factory=set)
+    """Entry ids of brackets released whole (a ``BracketReleased`` without ``exit``)."""
+    released_exits: set[str] = field(default_factory=set)
+    """Exits the user took over (a ``BracketReleased`` naming the exit)."""
+    closed_elsewhere: dict[str, int] = field(default_factory=dict)
+    """Per entry id, the units other orders closed (its last ``BracketReduced``)."""
+    cancels_asked: set[str] = field(default_factory=set)
+    """Orders the router asked to cancel (a ``CancelOrder`` recorded)."""
 
 
-async def _closed_elsewhere(conn: AsyncConnection, entry_ids: set[str]) -> dict[str, int]:
-    """Per bracket of ``entry_ids``, the units other orders closed (its last
-    ``BracketReduced``)."""
-    found: dict[str, int] = {}
-    kind = order_events.c.kind == BracketReduced.__name__
-    for chunk in _chunks(entry_ids):
+_FACT_KINDS = (BracketReleased.__name__, BracketReduced.__name__, CancelOrder.__name__)
+
+
+async def _bracket_facts(conn: AsyncConnection, client_order_ids: set[str]) -> _BracketFacts:
+    """The facts recorded under ``client_order_ids`` (brackets' entries and exits), in one
+    pass over their events, in the order recorded."""
+    facts = _BracketFacts()
+    for chunk in _chunks(client_order_ids):
         query = (
-            select(order_events.c.client_order_id, order_events.c.event)
-            .where(kind, order_events.c.client_order_id.in_(chunk))
+            select(order_events.c.client_order_id, order_events.c.kind, order_events.c.event)
+            .where(order_events.c.kind.in_(_FACT_KINDS), order_events.c.client_order_id.in_(chunk))
             .order_by(order_events.c.id)
         )
-        for entry_id, event in await conn.execute(query):
-            found[str(entry_id)] = _REDUCED.decode(event).closed_elsewhere
-    return found
-
-
-async def _cancels_asked(conn: AsyncConnection, client_order_ids: set[str]) -> set[str]:
-    """Which of ``client_order_ids`` the router asked to cancel (a ``CancelOrder`` recorded:
-    the router records its cancels of a bracket's orders before it sends them)."""
-    found: set[str] = set()
-    kind = order_events.c.kind == CancelOrder.__name__
-    for chunk in _chunks(client_order_ids):
-        query = select(order_events.c.client_order_id).where(
-            kind, order_events.c.client_order_id.in_(chunk)
-        )
-        found.update(str(row[0]) for row in await conn.execute(query))
-    return found
+        for client_order_id, kind, event in await conn.execute(query):
+            if kind == CancelOrder.__name__:
+                facts.cancels_asked.add(str(client_order_id))
+            elif kind == BracketReduced.__name__:
+                reduced = _REDUCED.decode(event)
+                facts.closed_elsewhere[str(client_order_id)] = reduced.closed_elsewhere
+            elif (exit_id := _RELEASED.decode(event).exit) is None:
+                facts.released.add(str(client_order_id))
+            else:
+                facts.released_exits.add(exit_id)
+    return facts
 
 
 async def _pending_closes(conn: AsyncConnection, since_ns: int) -> list[ClosePosition]:

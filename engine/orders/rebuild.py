@@ -108,8 +108,6 @@ class RestoredBook:
     """Client order ids of the restored orders not ended: to ask the venue about."""
     alerts: list[str]
     """What did not fit (an exit the plan has no place for); the router logs them."""
-    closes: list[ClosePosition] = field(default_factory=list)
-    """:attr:`RouterRebuild.closes`: to send once the instrument's orders have ended."""
 
 
 InstrumentLookup = Callable[[str], Instrument | None]
@@ -174,9 +172,7 @@ def restore_book(
         alerts.extend(bracket.alerts)
         bracket.alerts.clear()
     live = [cid for cid, order in orders.items() if order.live]
-    return RestoredBook(
-        orders=orders, brackets=brackets, live=live, alerts=alerts, closes=list(rebuild.closes)
-    )
+    return RestoredBook(orders=orders, brackets=brackets, live=live, alerts=alerts)
 
 
 def _membership(client_order_id: str, brackets: dict[str, Bracket]) -> tuple[str | None, str]:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.messages.market import Bar
@@ -125,22 +125,20 @@ class CandleStore:
         bars.reverse()
         return bars
 
-    async def last_closes(self) -> dict[str, float]:
-        """Each instrument's close of its most recently closed stored bar (any interval): a
-        last price for a process that just started, until the feed's first trade."""
-        newest = (
-            select(candles.c.instrument, func.max(candles.c.ts_close).label("ts_close"))
-            .group_by(candles.c.instrument)
-            .subquery()
-        )
-        query = select(candles.c.instrument, candles.c.close).join(
-            newest,
-            (candles.c.instrument == newest.c.instrument)
-            & (candles.c.ts_close == newest.c.ts_close),
-        )
-        async with self.database.engine.connect() as conn:
-            rows = await conn.execute(query)
-            return {str(i): float(c) for i, c in rows if c is not None and c > 0}
+    async def last_closes(
+        self, instruments: Sequence[str], intervals: Sequence[str]
+    ) -> dict[str, float]:
+        """Each of ``instruments``' close of its most recently closed bar of any of
+        ``intervals``: a last price for a process that just started, until the feed's first
+        trade. One lookup on the key per (instrument, interval), never a scan."""
+        closes: dict[str, tuple[int, float]] = {}
+        for instrument in instruments:
+            for interval in intervals:
+                for bar in await self.last_bars(instrument, interval, 1):
+                    newest = closes.get(instrument)
+                    if bar.close > 0 and (newest is None or bar.ts_close > newest[0]):
+                        closes[instrument] = (bar.ts_close, bar.close)
+        return {instrument: close for instrument, (_ts, close) in closes.items()}
 
     async def instruments(self) -> list[str]:
         """Every instrument with a stored bar, sorted."""
