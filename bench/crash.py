@@ -53,7 +53,7 @@ from bench.crash_engine import (
 from bench.crash_invariants import HELD_STATES, Violation
 from bench.crash_orders import ManualOrderFlow, manual_prefix
 from bench.crash_plan import CrashPlan, RoundPlan, plan_rounds
-from bench.crash_rounds import BROKER_FILE, JOURNAL_FILE, Life, Verdicts
+from bench.crash_rounds import BROKER_FILE, JOURNAL_FILE, Life, Verdicts, violation_record
 from bench.figures import Figures, format_value, percentile, rounded, table
 
 __all__ = ["CrashPlan", "CrashResult", "main", "run_crash_suite"]
@@ -70,18 +70,8 @@ class CrashResult:
     def to_json(self) -> dict[str, Any]:
         return {
             **rounded(self.figures),
-            "violations": [_violation_json(v, self.figures.get("seed")) for v in self.violations],
+            "violations": [violation_record(v, self.figures.get("seed")) for v in self.violations],
         }
-
-
-def _violation_json(violation: Violation, seed: Any) -> dict[str, Any]:
-    return {
-        "kind": violation.kind,
-        "round": violation.round,
-        "seed": seed,
-        "message": violation.message,
-        "details": dict(violation.details),
-    }
 
 
 class CrashRun:
@@ -160,14 +150,13 @@ class CrashRun:
 
     # -- one round ---------------------------------------------------------------------------
 
-    def _spawn(self, index: int) -> EngineProcess:
+    def _spawn(self, index: int) -> tuple[EngineProcess, Life]:
         log_path = self.run_dir / "incarnations" / f"round-{index:03d}.log"
         self.process = EngineProcess(self.config, cwd=self.run_dir, log_path=log_path)
-        return self.process
+        return self.process, Life(index=index, spawn_ns=self.process.spawn_ns, log_path=log_path)
 
     def _round(self, rp: RoundPlan, before: Life) -> Life:
-        process = self._spawn(rp.index)
-        life = Life(index=rp.index, spawn_ns=process.spawn_ns, log_path=process.log_path)
+        process, life = self._spawn(rp.index)
         self.flow.start()
         if rp.early:
             self._sleep_while_alive(process, rp.run_s)
@@ -182,8 +171,7 @@ class CrashRun:
         return life
 
     def _final(self, index: int, before: Life) -> None:
-        process = self._spawn(index)
-        life = Life(index=index, spawn_ns=process.spawn_ns, log_path=process.log_path)
+        process, life = self._spawn(index)
         self._await_ready(process, life)
         final = RoundPlan(
             index=index,

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from bench.crash_invariants import OPEN_STATUSES, Book, Fill, Order, netted
 
 __all__ = [
     "AuditFacts",
+    "JournalAtStop",
     "api_book",
     "audit_facts",
     "broker_book",
+    "journal_at_stop",
     "journal_book",
     "last_closes",
 ]
@@ -86,19 +89,23 @@ def journal_book(path: Path, starting_cash: Decimal) -> Book:
     """The journal's orders and fills, with the positions and cash its fills net to from
     ``starting_cash`` (the paper broker's starting cash)."""
     with read_only(path) as db:
-        if not _has_table(db, "orders"):
-            return Book("journal", cash=starting_cash)
-        orders = _orders(
-            db,
-            # The journal has no sequence of its own: the creation time stands for it.
-            "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
-            "ts_created, ts_created, venue_order_id FROM orders ORDER BY ts_created",
-        )
-        fills = _fills(
-            db,
-            "SELECT trade_id, client_order_id, instrument, side, last_qty, last_price, "
-            "fee, ts_event FROM fills ORDER BY id",
-        )
+        return _journal_book(db, starting_cash)
+
+
+def _journal_book(db: sqlite3.Connection, starting_cash: Decimal) -> Book:
+    if not _has_table(db, "orders"):
+        return Book("journal", cash=starting_cash)
+    orders = _orders(
+        db,
+        # The journal has no sequence of its own: the creation time stands for it.
+        "SELECT client_order_id, instrument, side, quantity, status, filled_qty, "
+        "ts_created, ts_created, venue_order_id FROM orders ORDER BY ts_created",
+    )
+    fills = _fills(
+        db,
+        "SELECT trade_id, client_order_id, instrument, side, last_qty, last_price, "
+        "fee, ts_event FROM fills ORDER BY id",
+    )
     positions, cash = netted(fills, starting_cash)
     return Book(
         "journal",
@@ -127,28 +134,28 @@ class AuditFacts:
         return kept[-1] if kept else "ACTIVE"
 
 
-def closes_taken(path: Path) -> frozenset[str]:
-    """Client order ids of the orders of every ``ClosePosition`` the journal at ``path``
-    recorded: a close the router took (an exit signal, a square-off, the kill switch) that a
-    restart sends if the process died before it went."""
-    with read_only(path) as db:
-        if not _has_table(db, "order_events"):
-            return frozenset()
-        rows = db.execute(
-            "SELECT DISTINCT client_order_id FROM order_events WHERE kind = 'ClosePosition'"
-        )
-        return frozenset(str(row[0]) for row in rows)
+def _closes_taken(db: sqlite3.Connection) -> frozenset[str]:
+    if not _has_table(db, "order_events"):
+        return frozenset()
+    rows = db.execute(
+        "SELECT DISTINCT client_order_id FROM order_events WHERE kind = 'ClosePosition'"
+    )
+    return frozenset(str(row[0]) for row in rows)
 
 
 def audit_facts(path: Path) -> AuditFacts:
     """The reconciliation reports and trading-state changes in the journal at ``path``."""
     with read_only(path) as db:
-        if not _has_table(db, "audit_events"):
-            return AuditFacts([], [])
-        rows = db.execute(
-            "SELECT kind, ts_event, detail FROM audit_events WHERE kind IN "
-            "('ReconciliationReport', 'TradingStateChanged') ORDER BY id"
-        ).fetchall()
+        return _audit_facts(db)
+
+
+def _audit_facts(db: sqlite3.Connection) -> AuditFacts:
+    if not _has_table(db, "audit_events"):
+        return AuditFacts([], [])
+    rows = db.execute(
+        "SELECT kind, ts_event, detail FROM audit_events WHERE kind IN "
+        "('ReconciliationReport', 'TradingStateChanged') ORDER BY id"
+    ).fetchall()
     reconciliations: list[int] = []
     states: list[tuple[int, str, bool]] = []
     for kind, ts_event, detail in rows:
@@ -158,6 +165,25 @@ def audit_facts(path: Path) -> AuditFacts:
         body: dict[str, Any] = json.loads(detail)
         states.append((int(ts_event), str(body.get("state")), bool(body.get("persists", True))))
     return AuditFacts(reconciliations, states)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalAtStop:
+    """What the suite reads from the journal once a process is stopped."""
+
+    book: Book
+    facts: AuditFacts
+    closes_taken: frozenset[str]
+    """Client order ids of the orders of every ``ClosePosition`` the journal recorded: a
+    close the router took (an exit signal, a square-off, the kill switch) that a restart
+    sends if the process died before it went."""
+
+
+def journal_at_stop(path: Path, starting_cash: Decimal) -> JournalAtStop:
+    """:func:`journal_book`, :func:`audit_facts` and the closes taken of the journal at
+    ``path``, through one connection."""
+    with read_only(path) as db:
+        return JournalAtStop(_journal_book(db, starting_cash), _audit_facts(db), _closes_taken(db))
 
 
 def last_closes(path: Path) -> dict[str, float]:

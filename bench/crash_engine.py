@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.bars.interval import parse_interval
+
 __all__ = [
     "Api",
     "ApiDownError",
@@ -74,8 +76,8 @@ class SessionSettings:
 
     @property
     def interval_ns(self) -> int:
-        units = {"s": 1, "m": 60, "h": 3600}
-        return int(self.interval[:-1]) * units[self.interval[-1]] * 1_000_000_000
+        """The bar interval's length, ns."""
+        return parse_interval(self.interval).ns
 
 
 def _toml_list(values: Sequence[str]) -> str:
@@ -202,10 +204,6 @@ class EngineProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     def alive(self) -> bool:
         return self.process.poll() is None

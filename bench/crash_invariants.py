@@ -73,6 +73,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from engine.orders.ids import parse_exit_id
+
 __all__ = [
     "HELD_STATES",
     "OPEN_STATUSES",
@@ -161,7 +163,8 @@ class Book:
 
 class OrderKind(enum.Enum):
     """What an order is, read from its client order id (``engine/orders/ids.py`` and
-    ``engine/risk/orders.py`` document the shapes; they are read here independently)."""
+    ``engine/risk/orders.py`` document the shapes; a bracket exit's is read with
+    :func:`~engine.orders.ids.parse_exit_id`, the others here)."""
 
     ENTRY = "entry"
     """``<strategy>:<instrument>:<decision ns>:<seq>:entry``."""
@@ -187,29 +190,20 @@ class OrderId:
     """A bracket exit's role with its number: ``stop.2``."""
 
 
-_BRACKET_EXIT = re.compile(
-    r"^(?P<entry>.+):(?P<role>stop|trail|target(?:[1-9][0-9]*)?|time|flat)"
-    r"(?:\.(?P<nth>[1-9][0-9]*))?$"
-)
 _SIGNAL_ORDER = re.compile(r"^.+:(?P<ns>-?[0-9]+):[0-9]+:(?P<what>entry|exit)(?::[0-9]+)?$")
 _FLATTEN = re.compile(r"^(?:flatten|square-off):(?P<ns>-?[0-9]+):.+$")
 
 
 def parse_order_id(client_order_id: str, manual_prefix: str) -> OrderId:
     """Read what an order is from its id; ``manual_prefix`` starts the suite's manual ids."""
+    exit_id = parse_exit_id(client_order_id)
+    if exit_id is not None:
+        entry_id = exit_id[0]
+        # The role as the id spells it, with its ``.n``: ``stop.2``.
+        role = client_order_id[len(entry_id) + 1 :]
+        return OrderId(OrderKind.BRACKET_EXIT, entry_id=entry_id, role=role)
     if manual_prefix and client_order_id.startswith(manual_prefix):
-        exit_of_manual = _BRACKET_EXIT.match(client_order_id)
-        if exit_of_manual is None:
-            return OrderId(OrderKind.MANUAL)
-    found = _BRACKET_EXIT.match(client_order_id)
-    if found is not None:
-        role = found.group("role")
-        nth = found.group("nth")
-        return OrderId(
-            OrderKind.BRACKET_EXIT,
-            entry_id=found.group("entry"),
-            role=role if nth is None else f"{role}.{nth}",
-        )
+        return OrderId(OrderKind.MANUAL)
     signal = _SIGNAL_ORDER.match(client_order_id)
     if signal is not None:
         kind = OrderKind.ENTRY if signal.group("what") == "entry" else OrderKind.SIGNAL_EXIT

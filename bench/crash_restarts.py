@@ -33,6 +33,7 @@ reconciliation report, nor, when the kill left HALTED or REDUCING, before the su
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,7 +277,7 @@ def _judge_orders(
 
 
 def _judge_fills(
-    fills: Any, roles: dict[str, Role], before: KillSnapshot, verdict: LifeVerdict
+    fills: Sequence[Fill], roles: dict[str, Role], before: KillSnapshot, verdict: LifeVerdict
 ) -> None:
     """Invariant 5: a fill of an order the restart placed by itself never takes a position
     further from flat (nor across it)."""

@@ -38,7 +38,7 @@ from bench.crash_books import (
     api_book,
     audit_facts,
     broker_book,
-    closes_taken,
+    journal_at_stop,
     journal_book,
     open_ids,
 )
@@ -58,7 +58,7 @@ from bench.crash_invariants import (
 from bench.crash_restarts import Incarnation, KillSnapshot, judge_life, state_journaled
 from bench.figures import Figures
 
-__all__ = ["BROKER_FILE", "JOURNAL_FILE", "Life", "Verdicts"]
+__all__ = ["BROKER_FILE", "JOURNAL_FILE", "Life", "Verdicts", "violation_record"]
 
 BROKER_FILE = "paper_broker.db"
 JOURNAL_FILE = "troupe.db"
@@ -122,6 +122,17 @@ class Life:
         }
 
 
+def violation_record(violation: Violation, seed: Any) -> dict[str, Any]:
+    """``violation`` as JSON (``violations.jsonl``, ``report.json``), with the run's seed."""
+    return {
+        "round": violation.round,
+        "seed": seed,
+        "kind": violation.kind,
+        "message": violation.message,
+        "details": dict(violation.details),
+    }
+
+
 class Verdicts:
     """Runs the checks of the module doc and keeps every violation (stamped with its round,
     one JSON line each in ``log_path``) and the figures they add up to."""
@@ -168,14 +179,7 @@ class Verdicts:
             for violation in found:
                 stamped = replace(violation, round=round_index)
                 self.violations.append(stamped)
-                record = {
-                    "round": round_index,
-                    "seed": self.seed,
-                    "kind": stamped.kind,
-                    "message": stamped.message,
-                    "details": dict(stamped.details),
-                }
-                log.write(json.dumps(record, default=str) + "\n")
+                log.write(json.dumps(violation_record(stamped, self.seed), default=str) + "\n")
 
     # -- the process itself --------------------------------------------------------------
 
@@ -337,13 +341,13 @@ class Verdicts:
             self.stops["SIGTERM_round"] += 1
         try:
             broker = broker_book(self.broker_path)
-            journal = journal_book(self.journal_path, self.starting_cash)
-            facts = audit_facts(self.journal_path)
+            at_stop = journal_at_stop(self.journal_path, self.starting_cash)
         except (sqlite3.Error, OSError) as error:
             self.aborted = True
             what = f"the books could not be read after the stop: {error}"
             self.add(life.index, [Violation("unreadable_book", what, {"log": str(life.log_path)})])
             return
+        journal, facts = at_stop.book, at_stop.facts
         life.reconciled_ns = facts.first_reconciliation_since(life.spawn_ns)
         if life.ready_ns is not None and life.index > 0:
             self.restart_s.append((life.ready_ns - life.spawn_ns) / 1e9)
@@ -404,7 +408,7 @@ class Verdicts:
             journal_orders=frozenset(journal.orders),
             journal_open=open_ids(journal),
             api_open=life.api_open,
-            closes_taken=closes_taken(self.journal_path),
+            closes_taken=at_stop.closes_taken,
             state=facts.state(),
             api_state=life.api_state_at_stop,
             signal=life.signal,
