@@ -136,7 +136,7 @@ class ClosingDesk(OrderDesk):
                 self.dirty[bracket.entry_id] = None
                 self.record_release(bracket, reason)
         canceled: list[str] = []
-        for order in memory.live_orders(instrument):
+        for order in self.exits_first(memory.live_orders(instrument)):
             if strategy is not None and order.order.strategy != strategy:
                 continue
             client_order_id = order.client_order_id

@@ -491,6 +491,15 @@ class OrderDesk(Actor):
             "strategy": entry.strategy,
         }
 
+    @staticmethod
+    def exits_first(orders: list[TrackedOrder]) -> list[TrackedOrder]:
+        """``orders`` with the exits (a bracket's stop or target, a reduce-only order) first,
+        each group in its order: canceling many orders waits on the rate limit, and a
+        working exit can sell more than is held once its siblings filled, an entry cannot."""
+        return sorted(
+            orders, key=lambda o: not (o.order.reduce_only or (o.bracket and o.role != "entry"))
+        )
+
     def reducing_units(self, instrument: str, side: OrderSide) -> int:
         """Units the instrument's live reduce-only orders on ``side`` may still close."""
         return sum(

@@ -337,10 +337,12 @@ class RecoverySide(VenueSide):
                 orders=[order.client_order_id for order in pending.command.orders],
                 reason=pending.command.reason,
             )
-            for client_order_id in sorted(pending.waiting):
-                order = memory.orders.get(client_order_id)
-                if order is not None and order.live and client_order_id not in memory.last_cancel:
-                    self.cancel_order(client_order_id, pending.command.reason)
+            waiting = [
+                memory.orders[cid] for cid in sorted(pending.waiting) if cid in memory.orders
+            ]
+            for order in self.exits_first(waiting):
+                if order.live and order.client_order_id not in memory.last_cancel:
+                    self.cancel_order(order.client_order_id, pending.command.reason)
         self.send_closes()
         self.pump()
 

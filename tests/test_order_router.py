@@ -1333,3 +1333,24 @@ def test_a_reduce_only_order_after_the_stop_filled_is_cut_to_what_is_held(
     assert isinstance(refused, RouterAnswer) and not refused.ok
     assert "nothing left to reduce" in refused.reason
     assert desk.venue.order("manual:2") is None
+
+
+def test_canceling_everything_cancels_the_exits_first(driver: Driver) -> None:
+    """The crash suite: a kill switch canceling many orders waits on the rate limit, and a
+    bracket's stop queued behind the trader's older limit orders filled after its target
+    had, selling 120 of the 23 held. Exits go first; an entry cannot over-sell."""
+    config = RouterConfig(retry=FAST_RETRY, rate_limit=RateLimit(orders_per_s=1.0, burst=3))
+    desk = start(driver, config=config)
+    older = [limit_order(f"manual:{n}", 1, "90.00") for n in range(3)]
+    for order in older:
+        submitted(desk, msgspec.structs.replace(order, strategy="manual"))
+    desk.wait(lambda: len(desk.venue.working()) == 3, "the trader's orders working")
+    submitted(desk, bracket(10, stop=None, stop_pct=Decimal("2")))
+    desk.wait_status(CID, OrderStatus.ACCEPTED)
+    desk.venue.fill(CID, price="100.00")
+    desk.wait(lambda: STOP in desk.venue.working(), "the stop working")
+
+    desk.ask(CancelAllOrders(ts_event=0, ts_init=0, reason="kill switch"))
+    desk.wait(lambda: len(desk.venue.cancels) >= 1, "a first cancel sent")
+
+    assert desk.venue.cancels[0].client_order_id == STOP
