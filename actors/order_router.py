@@ -83,7 +83,6 @@ from engine.messages.trading import (
     SubmitOrder,
 )
 from engine.orders.bracket import Bracket
-from engine.orders.closing import closable
 from engine.orders.config import RouterConfig
 from engine.orders.describe import DescribeOrders, OrdersReport, RouterAnswer, RouterCounts
 from engine.orders.exits import to_decimal
@@ -173,15 +172,10 @@ class OrderRouter(RecoverySide):
         already close (a stop may have filled since risk judged it an exit); the brackets'
         exits then shrink to what is left (:meth:`cap_brackets`)."""
         instrument = order.instrument
-        position = self.memory.positions.get(instrument, 0)
-        working = self.reducing_units(instrument, order.side)
-        units = closable(position, order.side, working)
+        units = self.reducible(order)
         if units <= 0:
             tracked = self.track_unsent(order)
-            reason = (
-                f"nothing left to reduce: {instrument} position {position}, {working} units "
-                "already being closed"
-            )
+            reason = self.nothing_to_reduce(order)
             self.reject_locally(tracked, reason)
             self.settle()
             return RouterAnswer(ok=False, reason=reason, order=tracked.view())
@@ -191,7 +185,6 @@ class OrderRouter(RecoverySide):
                 order=order.client_order_id,
                 asked=order.quantity,
                 sent=units,
-                position=position,
             )
             order = msgspec.structs.replace(order, quantity=units)
         answer = self.open_order(order, bracket=None, role="order")

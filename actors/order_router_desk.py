@@ -45,6 +45,7 @@ from engine.messages.trading import (
     fills_topic,
 )
 from engine.orders.bracket import Bracket
+from engine.orders.closing import closable
 from engine.orders.config import RouterConfig
 from engine.orders.describe import RouterAnswer
 from engine.orders.order import TrackedOrder
@@ -214,6 +215,11 @@ class OrderDesk(Actor):
         if order is None:
             return
         if isinstance(request, SubmitOrder):
+            if order.status is OrderStatus.NEW and request.reduce_only:
+                trimmed = self._trim_reduce_only(order, request, now)
+                if trimmed is None:
+                    return
+                request = trimmed
             if order.status is OrderStatus.NEW:
                 order.apply(OrderEventKind.SUBMIT, now)
                 self.ctx.publish(
@@ -255,6 +261,55 @@ class OrderDesk(Actor):
             self._call("modify", client_order_id, self.client.modify, request)
         else:
             self._call("cancel", client_order_id, self.client.cancel, request)
+
+    def _trim_reduce_only(
+        self, order: TrackedOrder, request: SubmitOrder, now: int
+    ) -> SubmitOrder | None:
+        """A reduce-only order as it may go now: what is held may have changed while its
+        record was written (a stop filled meanwhile); ``None`` when nothing is left to
+        reduce (ended here). A cut is recorded as a modify, so the journal's order is what
+        was sent."""
+        units = self.reducible(request, exclude=order.client_order_id)
+        if units >= request.quantity:
+            return request
+        if units <= 0:
+            self.reject_locally(order, self.nothing_to_reduce(request))
+            return None
+        self.ctx.log.warning(
+            "reduce-only order cut to the position",
+            order=order.client_order_id,
+            asked=request.quantity,
+            sent=units,
+        )
+        order.quantity = units
+        self.record(
+            ModifyOrder(
+                ts_event=now,
+                ts_init=now,
+                client_order_id=order.client_order_id,
+                instrument=request.instrument,
+                strategy=request.strategy,
+                quantity=units,
+                reason="cut to the position before it was sent",
+            )
+        )
+        return msgspec.structs.replace(request, quantity=units)
+
+    def reducible(self, order: SubmitOrder, *, exclude: str | None = None) -> int:
+        """Units ``order`` may close now: what is held on the other side, less what the
+        instrument's other reduce-only orders already close."""
+        working = self.reducing_units(order.instrument, order.side) - (
+            0 if exclude is None else self._unfilled(exclude)
+        )
+        return closable(self.memory.positions.get(order.instrument, 0), order.side, working)
+
+    def nothing_to_reduce(self, order: SubmitOrder) -> str:
+        position = self.memory.positions.get(order.instrument, 0)
+        return f"nothing left to reduce: {order.instrument} position {position}"
+
+    def _unfilled(self, client_order_id: str) -> int:
+        order = self.memory.orders.get(client_order_id)
+        return 0 if order is None else order.quantity - order.filled_qty
 
     def _call(self, operation: str, client_order_id: str, method: Any, request: Any) -> None:
         try:

@@ -1354,3 +1354,21 @@ def test_canceling_everything_cancels_the_exits_first(driver: Driver) -> None:
     desk.wait(lambda: len(desk.venue.cancels) >= 1, "a first cancel sent")
 
     assert desk.venue.cancels[0].client_order_id == STOP
+
+
+def test_a_reduce_only_order_is_cut_again_if_the_stop_filled_while_it_was_recorded(
+    driver: Driver,
+) -> None:
+    """The crash suite (CI count, 1 run in 4): a trader's sell of 8 judged an exit while 74
+    were held was sent after its write-ahead, by when the stop had sold 69: short 3."""
+    desk = start(driver)
+    entered_with_a_pct_stop(desk)
+    desk.book.hold = True  # the journal is slow: the sell waits for its record
+
+    submitted(desk, manual_sell("manual:1", 8, price=None))
+    desk.venue.fill(STOP, 7, price="98.00")  # meanwhile the stop sells 7 of the 10
+    desk.wait(lambda: desk.views()[STOP].filled_qty == 7, "the stop's fill counted")
+    driver.send("journal", ReleaseWrites())
+    desk.wait(lambda: desk.venue.order("manual:1") is not None, "the sell sent")
+
+    assert venue_qty(desk, "manual:1") == 3  # what was left, not 8
